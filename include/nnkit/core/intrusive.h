@@ -1,0 +1,70 @@
+#pragma once
+// A minimal intrusive reference-counted pointer: one allocation per object, a handle the size
+// of a pointer. Tensor and Storage use it so that copying a Tensor is one atomic increment.
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+namespace nnkit {
+
+class RefCounted {
+ public:
+  RefCounted() = default;
+  RefCounted(const RefCounted&) = delete;
+  RefCounted& operator=(const RefCounted&) = delete;
+  virtual ~RefCounted() = default;
+  uint32_t use_count() const { return refs_.load(std::memory_order_relaxed); }
+
+ private:
+  template <typename T> friend class IntrusivePtr;
+  void retain() const { refs_.fetch_add(1, std::memory_order_relaxed); }
+  bool release() const { return refs_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  mutable std::atomic<uint32_t> refs_{0};
+};
+
+template <typename T>
+class IntrusivePtr {
+ public:
+  IntrusivePtr() = default;
+  IntrusivePtr(std::nullptr_t) {}  // NOLINT
+  explicit IntrusivePtr(T* p) : p_(p) {
+    if (p_) p_->retain();
+  }
+  IntrusivePtr(const IntrusivePtr& o) : p_(o.p_) {
+    if (p_) p_->retain();
+  }
+  IntrusivePtr(IntrusivePtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  template <typename U>
+  IntrusivePtr(const IntrusivePtr<U>& o) : IntrusivePtr(static_cast<T*>(o.get())) {}  // NOLINT
+  IntrusivePtr& operator=(const IntrusivePtr& o) {
+    IntrusivePtr(o).swap(*this);
+    return *this;
+  }
+  IntrusivePtr& operator=(IntrusivePtr&& o) noexcept {
+    IntrusivePtr(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~IntrusivePtr() { reset(); }
+
+  void reset() {
+    if (p_ && p_->release()) delete p_;
+    p_ = nullptr;
+  }
+  void swap(IntrusivePtr& o) noexcept { std::swap(p_, o.p_); }
+  T* get() const { return p_; }
+  T* operator->() const { return p_; }
+  T& operator*() const { return *p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+  uint32_t use_count() const { return p_ ? p_->use_count() : 0; }
+  friend bool operator==(const IntrusivePtr& a, const IntrusivePtr& b) { return a.p_ == b.p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
+template <typename T, typename... Args>
+IntrusivePtr<T> make_intrusive(Args&&... args) {
+  return IntrusivePtr<T>(new T(std::forward<Args>(args)...));
+}
+
+}  // namespace nnkit

@@ -1,0 +1,325 @@
+// The autograd engine: builds the dependency counts of the graph reachable from the roots and
+// runs nodes in reverse creation order (PyTorch's order on one device), summing the gradients
+// that meet at a node.
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/function.h"
+#include "nnkit/ops.h"
+
+namespace nnkit::autograd {
+
+namespace {
+std::atomic<uint64_t> next_sequence_nr{0};
+std::atomic<uint64_t> next_hook_key{1};
+
+// Accumulates into a leaf's .grad(). Holds the leaf; the leaf holds it only weakly.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(IntrusivePtr<TensorImpl> leaf) : leaf_(std::move(leaf)) { set_num_outputs(1); }
+  std::string name() const override { return "AccumulateGrad"; }
+  TensorList apply(TensorList&& grads) override {
+    Tensor g = std::move(grads[0]);
+    if (!g.defined()) return {};
+    auto& meta = leaf_->autograd_or_create();
+    if (meta.leaf_hooks) {
+      auto entries = meta.leaf_hooks->entries;  // a hook may remove itself
+      for (auto& e : entries) {
+        Tensor r = e.fn(g);
+        if (r.defined()) g = std::move(r);
+      }
+    }
+    Tensor leaf(leaf_);
+    NNKIT_CHECK(g.sizes() == leaf.sizes(), "[backward] gradient of shape ", g.sizes(),
+                " does not match the leaf's shape ", leaf.sizes());
+    if (!meta.grad.defined()) {
+      // Steal the incoming buffer when nobody else holds it; else copy, so .grad() never
+      // aliases a tensor the user can see.
+      if (!GradMode::is_enabled() && g.use_count() == 1 && g.is_contiguous() && !requires_grad(g) &&
+          g.dtype() == leaf.dtype())
+        meta.grad = g;
+      else if (GradMode::is_enabled())
+        meta.grad = g.to(leaf.dtype());
+      else
+        meta.grad = g.to(leaf.dtype()).detach().clone();
+    } else if (GradMode::is_enabled()) {
+      meta.grad = meta.grad + g;  // create_graph: keep the graph of the sum
+    } else {
+      meta.grad.add_(g);
+    }
+    return {};
+  }
+  const IntrusivePtr<TensorImpl>& leaf() const { return leaf_; }
+
+ private:
+  IntrusivePtr<TensorImpl> leaf_;
+};
+}  // namespace
+
+Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+Node::~Node() = default;
+
+RemovableHandle Node::add_tensor_hook(uint32_t output_nr, TensorHook hook) {
+  if (!hooks_) hooks_ = std::make_shared<TensorHookList>();
+  uint64_t key = next_hook_key.fetch_add(1);
+  hooks_->entries.push_back({key, output_nr, std::move(hook)});
+  std::weak_ptr<TensorHookList> weak = hooks_;
+  return RemovableHandle([weak, key] {
+    if (auto list = weak.lock())
+      std::erase_if(list->entries, [key](const TensorHookList::Entry& e) { return e.key == key; });
+  });
+}
+
+void Node::run_tensor_hooks(TensorList& grads) {
+  if (hooks_ && !hooks_->entries.empty()) {
+    auto entries = hooks_->entries;  // hooks may remove themselves while running
+    for (auto& e : entries) {
+      if (e.output_nr >= grads.size() || !grads[e.output_nr].defined()) continue;
+      Tensor r = e.fn(grads[e.output_nr]);
+      if (r.defined()) grads[e.output_nr] = std::move(r);
+    }
+  }
+  for (auto& r : retain_hooks_)
+    if (r.output_nr < grads.size() && grads[r.output_nr].defined()) r.fn(grads[r.output_nr]);
+}
+
+void Node::set_retain_grad_hook(uint32_t output_nr, const void* owner, TensorHook hook) {
+  remove_retain_grad_hook(owner);
+  retain_hooks_.push_back({output_nr, owner, std::move(hook)});
+}
+void Node::remove_retain_grad_hook(const void* owner) {
+  std::erase_if(retain_hooks_, [owner](const RetainEntry& e) { return e.owner == owner; });
+}
+
+// ---- graph construction helpers ----
+Edge gradient_edge(const Tensor& t) {
+  auto& meta = t.impl()->autograd_or_create();
+  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr};
+  std::shared_ptr<Node> acc = meta.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    meta.grad_accumulator = acc;
+  }
+  return Edge{acc, 0};
+}
+
+void set_history(const Tensor& t, const std::shared_ptr<Node>& node, uint32_t output_nr, bool is_view) {
+  auto& meta = t.impl()->autograd_or_create();
+  meta.grad_fn = node;
+  meta.output_nr = output_nr;
+  meta.requires_grad = false;  // requires_grad() is derived from grad_fn for non-leaves
+  meta.is_view = is_view;
+}
+
+void check_inplace(const Tensor& self, std::string_view op) {
+  if (!GradMode::is_enabled()) return;
+  auto* m = self.impl()->autograd();
+  if (!m) return;
+  NNKIT_CHECK(!(m->requires_grad && !m->grad_fn), "[", op,
+              "] a leaf tensor that requires grad is being used in an in-place operation; wrap the "
+              "update in nnkit::NoGradGuard, or operate on a clone()");
+  NNKIT_CHECK(!(m->is_view && m->grad_fn), "[", op,
+              "] in-place operation on a view of a tensor that is part of the autograd graph is not "
+              "supported; use the out-of-place form or clone() the view first");
+}
+
+void rebase_history(const Tensor& self, const std::shared_ptr<Node>& node) { set_history(self, node, 0, false); }
+
+void throw_released(std::string_view node_name) {
+  detail::throw_error(detail::concat(
+      "[backward] trying to backward through the graph a second time (", node_name,
+      "'s saved tensors were already freed); pass retain_graph=true to the first backward() if you "
+      "need to run it again"));
+}
+
+SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output) {
+  if (!t.defined()) return;
+  version_ = t.version();
+  if (is_output) {
+    data_ = t.detach();
+    output_requires_grad_ = requires_grad(t);
+    auto* m = t.impl()->autograd();
+    output_nr_ = m ? m->output_nr : 0;
+  } else {
+    data_ = t;
+  }
+}
+
+Tensor SavedTensor::unpack(const std::shared_ptr<Node>& self) const {
+  if (!data_.defined()) return {};
+  if (data_.version() != version_) {
+    detail::throw_error(detail::concat(
+        "[backward] one of the tensors needed for gradient computation has been modified by an "
+        "in-place operation: ",
+        data_.dtype(), " ", data_.sizes(), (self ? ", saved by " + self->name() : std::string()), ", is at version ",
+        data_.version(), "; expected version ", version_,
+        " instead. Avoid the in-place change (use its out-of-place form) or clone() the tensor first"));
+  }
+  if (is_output_ && output_requires_grad_ && self && GradMode::is_enabled()) {
+    // create_graph: give the output its history back so higher-order gradients flow.
+    Tensor t = data_.detach();
+    set_history(t, self, output_nr_);
+    return t;
+  }
+  return data_;
+}
+
+// ---- the engine ----
+namespace {
+
+struct Capture {
+  const Node* node;
+  uint32_t input_nr;  // which output of `node` (= input buffer slot)
+  size_t index;       // into the result list
+};
+
+void accumulate(Tensor& slot, Tensor&& g) {
+  if (!slot.defined())
+    slot = std::move(g);
+  else if (GradMode::is_enabled())
+    slot = slot + g;
+  else if (slot.use_count() == 1 && !requires_grad(slot) && slot.sizes() == broadcast_shapes(slot.sizes(), g.sizes()))
+    slot.add_(g);
+  else
+    slot = slot + g;
+}
+
+TensorList run(const std::vector<Edge>& roots, TensorList root_grads, bool keep_graph, bool create_graph,
+               const std::vector<Edge>* capture_edges) {
+  // Dependencies: how many edges from reachable nodes point at each node.
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (auto& e : roots)
+    if (e.fn && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (auto& e : n->next_edges()) {
+      if (!e.fn) continue;
+      ++deps[e.fn.get()];
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  std::vector<Capture> captures;
+  TensorList captured;
+  if (capture_edges) {
+    captured.resize(capture_edges->size());
+    for (size_t i = 0; i < capture_edges->size(); ++i)
+      captures.push_back({(*capture_edges)[i].fn.get(), (*capture_edges)[i].input_nr, i});
+  }
+
+  std::unordered_map<Node*, TensorList> buffers;
+  auto cmp = [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) {
+    return a->sequence_nr() < b->sequence_nr();
+  };
+  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, decltype(cmp)> ready(cmp);
+
+  EnableGradGuard mode(create_graph);
+  for (size_t i = 0; i < roots.size(); ++i) {
+    auto& e = roots[i];
+    if (!e.fn) continue;
+    auto& buf = buffers[e.fn.get()];
+    if (buf.empty()) buf.resize(e.fn->num_outputs());
+    accumulate(buf[e.input_nr], std::move(root_grads[i]));
+  }
+  for (auto& e : roots) {
+    if (!e.fn) continue;
+    if (deps[e.fn.get()] == 0) {
+      deps[e.fn.get()] = -1;  // queued once
+      ready.push(e.fn);
+    }
+  }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.top();
+    ready.pop();
+    TensorList grads = std::move(buffers[node.get()]);
+    buffers.erase(node.get());
+    grads.resize(node->num_outputs());
+    node->run_tensor_hooks(grads);
+
+    bool is_accumulator = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
+    for (auto& c : captures)
+      if (c.node == node.get() && c.input_nr < grads.size() && grads[c.input_nr].defined())
+        captured[c.index] = grads[c.input_nr];
+
+    TensorList input_grads;
+    bool any = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
+    if (any && !(capture_edges && is_accumulator)) {
+      input_grads = node->apply(std::move(grads));
+      if (!keep_graph) node->release_variables();
+    }
+    const auto& edges = node->next_edges();
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const Edge& e = edges[i];
+      if (!e.fn) continue;
+      if (i < input_grads.size() && input_grads[i].defined()) {
+        auto& buf = buffers[e.fn.get()];
+        if (buf.empty()) buf.resize(e.fn->num_outputs());
+        accumulate(buf[e.input_nr], std::move(input_grads[i]));
+      }
+      // A node is run once every edge into it was processed, even if nothing flowed into it,
+      // so that its own dependents are released.
+      if (--deps[e.fn.get()] == 0) ready.push(e.fn);
+    }
+  }
+  return captured;
+}
+
+std::pair<std::vector<Edge>, TensorList> prepare_roots(const TensorList& tensors, const TensorList& grads,
+                                                       std::string_view op) {
+  NNKIT_CHECK(grads.empty() || grads.size() == tensors.size(), "[", op, "] got ", tensors.size(), " tensors but ",
+              grads.size(), " gradients");
+  std::vector<Edge> edges;
+  TensorList root_grads;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    NNKIT_CHECK(t.defined(), "[", op, "] tensor ", i, " is undefined");
+    NNKIT_CHECK(requires_grad(t), "[", op, "] element ", i,
+                " of tensors does not require grad and does not have a grad_fn (was it computed under "
+                "NoGradGuard, or from tensors without requires_grad?)");
+    Tensor g = grads.empty() ? Tensor() : grads[i];
+    if (!g.defined()) {
+      NNKIT_CHECK(t.numel() == 1, "[", op, "] grad can be implicitly created only for one-element outputs; got shape ",
+                  t.sizes(), ": pass a gradient tensor");
+      g = ones_like(t);
+    } else {
+      NNKIT_CHECK(g.sizes() == t.sizes(), "[", op, "] gradient has shape ", g.sizes(), " but the tensor has shape ",
+                  t.sizes());
+    }
+    edges.push_back(gradient_edge(t));
+    root_grads.push_back(std::move(g));
+  }
+  return {std::move(edges), std::move(root_grads)};
+}
+
+}  // namespace
+
+void backward(const TensorList& tensors, const TensorList& grad_tensors, bool retain_graph, bool create_graph) {
+  auto [edges, grads] = prepare_roots(tensors, grad_tensors, "backward");
+  run(edges, std::move(grads), retain_graph || create_graph, create_graph, nullptr);
+}
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs, bool retain_graph,
+                bool create_graph, bool allow_unused) {
+  auto [edges, grads] = prepare_roots(outputs, grad_outputs, "autograd::grad");
+  std::vector<Edge> targets;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    NNKIT_CHECK(inputs[i].defined() && requires_grad(inputs[i]), "[autograd::grad] input ", i,
+                " does not require grad");
+    targets.push_back(gradient_edge(inputs[i]));
+  }
+  TensorList result = run(edges, std::move(grads), retain_graph || create_graph, create_graph, &targets);
+  for (size_t i = 0; i < result.size(); ++i)
+    NNKIT_CHECK(result[i].defined() || allow_unused, "[autograd::grad] input ", i,
+                " was not used to compute the outputs; pass allow_unused=true to get an undefined gradient for it");
+  return result;
+}
+
+}  // namespace nnkit::autograd

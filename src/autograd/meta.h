@@ -1,0 +1,24 @@
+#pragma once
+// Private: per-tensor autograd state, allocated only for tensors that take part in autograd.
+#include <memory>
+
+#include "nnkit/autograd/node.h"
+#include "nnkit/core/tensor.h"
+
+namespace nnkit::autograd {
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool retains_grad = false;
+  // Produced by a view op from a tensor with autograd history (in-place ops on such views are
+  // refused, see check_inplace).
+  bool is_view = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;
+  uint32_t output_nr = 0;
+  std::weak_ptr<Node> grad_accumulator;
+  // Hooks on a leaf's gradient, run by its AccumulateGrad node before accumulation.
+  std::shared_ptr<TensorHookList> leaf_hooks;
+};
+
+}  // namespace nnkit::autograd

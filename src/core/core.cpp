@@ -1,0 +1,145 @@
+// Core runtime: errors, dtype/device names, storage allocation, TensorImpl, grad mode.
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+
+#include "autograd/meta.h"
+#include "nnkit/autograd/grad_mode.h"
+#include "nnkit/core/device.h"
+#include "nnkit/core/dtype.h"
+#include "nnkit/core/error.h"
+#include "nnkit/core/storage.h"
+#include "nnkit/core/tensor_impl.h"
+
+namespace nnkit {
+
+namespace detail {
+void throw_error(std::string msg) { throw Error(std::move(msg)); }
+}  // namespace detail
+
+std::string_view dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::Bool: return "bool";
+    case Dtype::Int64: return "int64";
+    case Dtype::Float32: return "float32";
+    case Dtype::Float64: return "float64";
+  }
+  return "unknown";
+}
+std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+
+std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
+
+// ---- Storage ----
+namespace cuda_detail {
+// Provided by the CUDA backend (cuda/) or by the stubs below in a CPU-only build.
+void* allocate(size_t nbytes, int device);
+void release(void* ptr, int device);
+}  // namespace cuda_detail
+
+IntrusivePtr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  IntrusivePtr<Storage> s(new Storage());
+  s->nbytes_ = nbytes;
+  s->device_ = device;
+  if (device.is_cpu()) {
+    // 64-byte alignment for AVX-512 loads; at least one line so data() is never null.
+    size_t bytes = (std::max<size_t>(nbytes, 1) + 63) & ~size_t(63);
+    s->data_ = std::aligned_alloc(64, bytes);
+    NNKIT_CHECK(s->data_ != nullptr, "[allocate] out of memory allocating ", nbytes, " bytes on the CPU");
+    s->deleter_ = [](void* p) { std::free(p); };
+  } else {
+    int index = device.index;
+    s->data_ = cuda_detail::allocate(nbytes, index);
+    s->deleter_ = [index](void* p) { cuda_detail::release(p, index); };
+  }
+  return s;
+}
+
+IntrusivePtr<Storage> Storage::wrap(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter) {
+  IntrusivePtr<Storage> s(new Storage());
+  s->data_ = data;
+  s->nbytes_ = nbytes;
+  s->device_ = device;
+  s->deleter_ = std::move(deleter);
+  return s;
+}
+
+Storage::~Storage() {
+  if (deleter_ && data_) deleter_(data_);
+}
+
+// ---- TensorImpl ----
+Shape contiguous_strides(const Shape& sizes) {
+  Shape strides = Shape::filled(sizes.size(), 1);
+  int64_t acc = 1;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    strides[i] = acc;
+    acc *= std::max<int64_t>(sizes[i], 1);
+  }
+  return strides;
+}
+
+TensorImpl::TensorImpl(IntrusivePtr<Storage> storage, Shape sizes, Shape strides, int64_t offset, Dtype dtype)
+    : storage_(std::move(storage)), sizes_(std::move(sizes)), strides_(std::move(strides)), offset_(offset),
+      dtype_(dtype) {
+  refresh();
+}
+
+TensorImpl::~TensorImpl() {
+  if (autograd_ && autograd_->retains_grad && autograd_->grad_fn) autograd_->grad_fn->remove_retain_grad_hook(this);
+}
+
+void TensorImpl::set_storage(IntrusivePtr<Storage> storage, Shape sizes, Shape strides, int64_t offset, Dtype dtype) {
+  storage_ = std::move(storage);
+  sizes_ = std::move(sizes);
+  strides_ = std::move(strides);
+  offset_ = offset;
+  dtype_ = dtype;
+  refresh();
+}
+
+void TensorImpl::refresh() {
+  numel_ = sizes_.numel();
+  // Contiguous in PyTorch's sense: strides of size-1 dimensions do not matter.
+  contiguous_ = true;
+  int64_t expected = 1;
+  for (size_t i = sizes_.size(); i-- > 0;) {
+    if (sizes_[i] == 1) continue;
+    if (strides_[i] != expected) {
+      contiguous_ = false;
+      break;
+    }
+    expected *= sizes_[i];
+  }
+  if (numel_ == 0) contiguous_ = true;
+}
+
+autograd::AutogradMeta& TensorImpl::autograd_or_create() {
+  if (!autograd_) autograd_ = std::make_unique<autograd::AutogradMeta>();
+  return *autograd_;
+}
+
+// ---- grad mode ----
+namespace {
+thread_local bool grad_enabled = true;
+}
+bool GradMode::is_enabled() { return grad_enabled; }
+void GradMode::set_enabled(bool enabled) { grad_enabled = enabled; }
+
+// ---- CUDA stubs for a CPU-only build ----
+#ifndef NNKIT_WITH_CUDA
+namespace cuda {
+bool is_available() { return false; }
+int device_count() { return 0; }
+void synchronize() {}
+}  // namespace cuda
+namespace cuda_detail {
+void* allocate(size_t, int) {
+  detail::throw_error("[cuda] this build of nnkit has no CUDA support (configure with NNKIT_CUDA=ON on a machine with the CUDA toolkit and cuDNN)");
+}
+void release(void*, int) {}
+}  // namespace cuda_detail
+#endif
+
+}  // namespace nnkit

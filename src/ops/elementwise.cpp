@@ -1,0 +1,647 @@
+// Elementwise ops: binary arithmetic with broadcasting and type promotion, unary math,
+// comparisons, where, clamp, and their in-place forms; each with its gradient rule.
+#include <cmath>
+
+#include "autograd/function.h"
+#include "cpu/loops.h"
+#include "ops/common.h"
+
+namespace nnkit {
+
+using autograd::make_node;
+using autograd::needs_grad;
+using autograd::requires_grad;
+using autograd::SavedTensor;
+using autograd::set_history;
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out = Shape::filled(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    NNKIT_CHECK(da == db || da == 1 || db == 1, "[", op, "] shapes ", a, " and ", b,
+                " cannot be broadcast together (size ", da, " vs ", db, " at dimension ", i, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace {
+
+enum class Bin { Add, Sub, Mul, Div, Pow, Max, Min };
+
+const char* bin_name(Bin op) {
+  switch (op) {
+    case Bin::Add: return "add";
+    case Bin::Sub: return "sub";
+    case Bin::Mul: return "mul";
+    case Bin::Div: return "div";
+    case Bin::Pow: return "pow";
+    case Bin::Max: return "maximum";
+    case Bin::Min: return "minimum";
+  }
+  return "?";
+}
+
+template <typename T>
+T pow_value(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b % 2) ? -1 : 1) : 0);
+    T r = 1;
+    while (b) {
+      if (b & 1) r *= a;
+      a *= a;
+      b >>= 1;
+    }
+    return r;
+  } else {
+    return std::pow(a, b);
+  }
+}
+
+template <typename T>
+T max_value(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  return a > b ? a : b;
+}
+template <typename T>
+T min_value(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+  return a < b ? a : b;
+}
+
+// out = a (op) b computed in T; out, a, b all of dtype T.
+template <typename T>
+void binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, Bin op, double alpha_d) {
+  T alpha = static_cast<T>(alpha_d);
+  switch (op) {
+    case Bin::Add:
+      if (alpha_d == 1)
+        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x + y); });
+      else
+        cpu::kernel<T, T, T>(out, {&a, &b}, [alpha](T x, T y) { return T(x + alpha * y); });
+      break;
+    case Bin::Sub:
+      if (alpha_d == 1)
+        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x - y); });
+      else
+        cpu::kernel<T, T, T>(out, {&a, &b}, [alpha](T x, T y) { return T(x - alpha * y); });
+      break;
+    case Bin::Mul: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x * y); }); break;
+    case Bin::Div:
+      if constexpr (std::is_integral_v<T>) {
+        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) {
+          NNKIT_CHECK(y != 0, "[div] integer division by zero");
+          return T(x / y);
+        });
+      } else {
+        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x / y); });
+      }
+      break;
+    case Bin::Pow: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return pow_value(x, y); }); break;
+    case Bin::Max: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return max_value(x, y); }); break;
+    case Bin::Min: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return min_value(x, y); }); break;
+  }
+}
+
+Dtype binary_result_type(const Tensor& a, const Tensor& b, Bin op) {
+  Dtype d = promote_types(a.dtype(), b.dtype());
+  if (op == Bin::Div && !is_floating_point(d)) d = kFloat32;  // true division
+  if (d == kBool && op != Bin::Max && op != Bin::Min) d = kInt64;
+  return d;
+}
+
+// Gradient to an input: undo broadcasting and promotion.
+Tensor to_input(const Tensor& g, const Shape& sizes, Dtype dtype) { return sum_to(g, sizes).to(dtype); }
+
+Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
+  const char* name = bin_name(op);
+  detail::check_defined(a, name, "first operand");
+  detail::check_defined(b, name, "second operand");
+  detail::check_same_device(a, b, name);
+  detail::check_cpu(a, name);
+  Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
+  Dtype dtype = binary_result_type(a, b, op);
+  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
+  Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
+  Tensor out = detail::empty_contig(shape, dtype, a.device());
+  detail::dispatch_numeric(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
+
+  if (!needs_grad(a, b)) return out;
+  NNKIT_CHECK(is_floating_point(dtype), "[", name, "] only floating-point results can require grad");
+  Shape sa = a.sizes(), sb = b.sizes();
+  Dtype da = a.dtype(), db = b.dtype();
+  std::shared_ptr<autograd::Node> node;
+  switch (op) {
+    case Bin::Add:
+    case Bin::Sub: {
+      double sign = op == Bin::Add ? alpha : -alpha;
+      node = make_node(op == Bin::Add ? "AddBackward0" : "SubBackward0", {&a, &b},
+                       [=](autograd::Node&, TensorList&& g) {
+                         return TensorList{to_input(g[0], sa, da), to_input(sign == 1 ? g[0] : g[0] * sign, sb, db)};
+                       });
+      break;
+    }
+    case Bin::Mul: {
+      bool ga = requires_grad(a), gb = requires_grad(b);
+      node = make_node("MulBackward0", {&a, &b},
+                       [=, sva = SavedTensor(gb ? a : Tensor()), svb = SavedTensor(ga ? b : Tensor())](
+                           autograd::Node& self, TensorList&& g) {
+                         auto me = self.shared_from_this();
+                         return TensorList{ga ? to_input(g[0] * svb.unpack(me), sa, da) : Tensor(),
+                                           gb ? to_input(g[0] * sva.unpack(me), sb, db) : Tensor()};
+                       });
+      break;
+    }
+    case Bin::Div: {
+      bool gb = requires_grad(b);
+      node = make_node("DivBackward0", {&a, &b},
+                       [=, sva = SavedTensor(gb ? a : Tensor()), svb = SavedTensor(b)](autograd::Node& self,
+                                                                                       TensorList&& g) {
+                         auto me = self.shared_from_this();
+                         Tensor bb = svb.unpack(me);
+                         Tensor ga_ = to_input(g[0] / bb, sa, da);
+                         Tensor gb_ = gb ? to_input(-g[0] * sva.unpack(me) / (bb * bb), sb, db) : Tensor();
+                         return TensorList{ga_, gb_};
+                       });
+      break;
+    }
+    case Bin::Pow: {
+      node = make_node("PowBackward1", {&a, &b},
+                       [=, sva = SavedTensor(a), svb = SavedTensor(b), svo = SavedTensor(out, true)](
+                           autograd::Node& self, TensorList&& g) {
+                         auto me = self.shared_from_this();
+                         Tensor x = sva.unpack(me), y = svb.unpack(me);
+                         // d/dx x^y = y x^(y-1) (0 where y == 0); d/dy x^y = x^y log x (0 where x == 0 and y >= 0)
+                         Tensor gx = where(y == 0.0, 0.0, g[0] * y * pow(x, y - 1.0));
+                         Tensor gy = where((x == 0.0).logical_not() + (y < 0.0) > 0.0, g[0] * svo.unpack(me) * x.log(),
+                                           0.0);
+                         return TensorList{to_input(gx, sa, da), to_input(gy, sb, db)};
+                       });
+      break;
+    }
+    case Bin::Max:
+    case Bin::Min: {
+      bool is_max = op == Bin::Max;
+      node = make_node(is_max ? "MaximumBackward0" : "MinimumBackward0", {&a, &b},
+                       [=, sva = SavedTensor(a), svb = SavedTensor(b)](autograd::Node& self, TensorList&& g) {
+                         auto me = self.shared_from_this();
+                         Tensor x = sva.unpack(me), y = svb.unpack(me);
+                         Tensor half = g[0] * 0.5;
+                         Tensor x_wins = is_max ? x > y : x < y;
+                         Tensor tie = x == y;
+                         Tensor gx = where(tie, half, where(x_wins, g[0], 0.0));
+                         Tensor gy = where(tie, half, where(x_wins, 0.0, g[0]));
+                         return TensorList{to_input(gx, sa, da), to_input(gy, sb, db)};
+                       });
+      break;
+    }
+  }
+  set_history(out, node);
+  return out;
+}
+
+// ---- tensor (op) scalar ----
+enum class ScalarOp { Add, Mul, Div, Pow, RDiv };
+
+Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
+  detail::check_defined(a, name);
+  detail::check_cpu(a, name);
+  Dtype dtype = detail::scalar_result_type(a.dtype(), s);
+  if ((op == ScalarOp::Div || op == ScalarOp::RDiv) && !is_floating_point(dtype)) dtype = kFloat32;
+  if (op == ScalarOp::Pow && !is_floating_point(dtype) && s < 0)
+    NNKIT_CHECK(false, "[pow] integers to negative integer powers are not allowed");
+  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
+  Tensor out = detail::empty_contig(a.sizes(), dtype, a.device());
+  detail::dispatch_numeric(dtype, name, [&]<typename T>() {
+    T v = static_cast<T>(s);
+    switch (op) {
+      case ScalarOp::Add: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x + v); }); break;
+      case ScalarOp::Mul: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x * v); }); break;
+      case ScalarOp::Div: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x / v); }); break;
+      case ScalarOp::RDiv: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(v / x); }); break;
+      case ScalarOp::Pow:
+        if (s == 2)
+          cpu::kernel<T, T>(out, {&ca}, [](T x) { return T(x * x); });
+        else if (s == 0.5 && std::is_floating_point_v<T>)
+          cpu::kernel<T, T>(out, {&ca}, [](T x) { return T(std::sqrt(x)); });
+        else
+          cpu::kernel<T, T>(out, {&ca}, [v](T x) { return pow_value(x, v); });
+        break;
+    }
+  });
+  if (!needs_grad(a)) return out;
+  Dtype da = a.dtype();
+  std::shared_ptr<autograd::Node> node;
+  switch (op) {
+    case ScalarOp::Add:
+      node = make_node("AddBackward1", {&a}, [da](autograd::Node&, TensorList&& g) { return TensorList{g[0].to(da)}; });
+      break;
+    case ScalarOp::Mul:
+      node = make_node("MulBackward1", {&a}, [da, s](autograd::Node&, TensorList&& g) {
+        return TensorList{(g[0] * s).to(da)};
+      });
+      break;
+    case ScalarOp::Div:
+      node = make_node("DivBackward1", {&a}, [da, s](autograd::Node&, TensorList&& g) {
+        return TensorList{(g[0] / s).to(da)};
+      });
+      break;
+    case ScalarOp::RDiv:
+      node = make_node("DivBackward0", {&a}, [da, s, so = SavedTensor(out, true)](autograd::Node& self,
+                                                                                  TensorList&& g) {
+        Tensor o = so.unpack(self.shared_from_this());
+        return TensorList{(-g[0] * o * o / s).to(da)};
+      });
+      break;
+    case ScalarOp::Pow:
+      node = make_node("PowBackward0", {&a}, [da, s, sa = SavedTensor(a)](autograd::Node& self, TensorList&& g) {
+        if (s == 0) return TensorList{zeros_like(g[0], {.dtype = da})};
+        Tensor x = sa.unpack(self.shared_from_this());
+        Tensor d = s == 2 ? x * 2.0 : (s == 1 ? ones_like(x) : pow(x, s - 1) * s);
+        return TensorList{(g[0] * d).to(da)};
+      });
+      break;
+  }
+  set_history(out, node);
+  return out;
+}
+
+// ---- unary ----
+enum class Un { Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Erf, Square, Recip, Sign };
+
+struct UnInfo {
+  const char* name;
+  const char* node;
+  bool float_only;  // integer inputs are computed in float32, as in PyTorch
+};
+UnInfo un_info(Un op) {
+  switch (op) {
+    case Un::Neg: return {"neg", "NegBackward0", false};
+    case Un::Abs: return {"abs", "AbsBackward0", false};
+    case Un::Exp: return {"exp", "ExpBackward0", true};
+    case Un::Log: return {"log", "LogBackward0", true};
+    case Un::Sqrt: return {"sqrt", "SqrtBackward0", true};
+    case Un::Rsqrt: return {"rsqrt", "RsqrtBackward0", true};
+    case Un::Sin: return {"sin", "SinBackward0", true};
+    case Un::Cos: return {"cos", "CosBackward0", true};
+    case Un::Tanh: return {"tanh", "TanhBackward0", true};
+    case Un::Sigmoid: return {"sigmoid", "SigmoidBackward0", true};
+    case Un::Relu: return {"relu", "ReluBackward0", false};
+    case Un::Gelu: return {"gelu", "GeluBackward0", true};
+    case Un::GeluTanh: return {"gelu", "GeluBackward0", true};
+    case Un::Erf: return {"erf", "ErfBackward0", true};
+    case Un::Square: return {"square", "PowBackward0", false};
+    case Un::Recip: return {"reciprocal", "ReciprocalBackward0", true};
+    case Un::Sign: return {"sign", "SignBackward0", false};
+  }
+  return {"?", "?", false};
+}
+
+template <typename T>
+void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
+  auto k = [&](auto f) { cpu::kernel<T, T>(out, {&x}, f); };
+  switch (op) {
+    case Un::Neg: k([](T v) { return T(-v); }); break;
+    case Un::Abs: k([](T v) { return v < 0 ? T(-v) : v; }); break;
+    case Un::Square: k([](T v) { return T(v * v); }); break;
+    case Un::Relu: k([](T v) { return v > T(0) ? v : (v != v ? v : T(0)); }); break;
+    case Un::Sign: k([](T v) { return T((T(0) < v) - (v < T(0))); }); break;
+    default:
+      if constexpr (std::is_floating_point_v<T>) {
+        switch (op) {
+          case Un::Exp: k([](T v) { return std::exp(v); }); break;
+          case Un::Log: k([](T v) { return std::log(v); }); break;
+          case Un::Sqrt: k([](T v) { return std::sqrt(v); }); break;
+          case Un::Rsqrt: k([](T v) { return T(1) / std::sqrt(v); }); break;
+          case Un::Sin: k([](T v) { return std::sin(v); }); break;
+          case Un::Cos: k([](T v) { return std::cos(v); }); break;
+          case Un::Tanh: k([](T v) { return std::tanh(v); }); break;
+          case Un::Sigmoid: k([](T v) { return T(1) / (T(1) + std::exp(-v)); }); break;
+          case Un::Gelu: k([](T v) { return T(v * T(0.5) * (T(1) + std::erf(v * T(0.70710678118654752440)))); }); break;
+          case Un::GeluTanh:
+            k([](T v) {
+              constexpr T kBeta = T(0.7978845608028654);  // sqrt(2/pi)
+              constexpr T kKappa = T(0.044715);
+              T inner = kBeta * (v + kKappa * v * v * v);
+              return T(T(0.5) * v * (T(1) + std::tanh(inner)));
+            });
+            break;
+          case Un::Erf: k([](T v) { return std::erf(v); }); break;
+          case Un::Recip: k([](T v) { return T(1) / v; }); break;
+          default: break;
+        }
+      }
+  }
+}
+
+Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out) {
+  switch (op) {
+    case Un::Neg: return -g;
+    case Un::Abs: return g * x.sign();
+    case Un::Exp: return g * out;
+    case Un::Log: return g / x;
+    case Un::Sqrt: return g / (out * 2.0);
+    case Un::Rsqrt: return g * out.pow(3.0) * -0.5;
+    case Un::Sin: return g * x.cos();
+    case Un::Cos: return -g * x.sin();
+    case Un::Tanh: return g * (1.0 - out * out);
+    case Un::Sigmoid: return g * out * (1.0 - out);
+    case Un::Relu: return where(out > 0.0, g, 0.0);
+    case Un::Gelu: {
+      // d/dx x*Phi(x) = Phi(x) + x*phi(x)
+      constexpr double kAlpha = 0.39894228040143267794;  // 1/sqrt(2*pi)
+      Tensor cdf = (1.0 + (x * 0.70710678118654752440).erf()) * 0.5;
+      Tensor pdf = (x * x * -0.5).exp() * kAlpha;
+      return g * (cdf + x * pdf);
+    }
+    case Un::GeluTanh: {
+      constexpr double kBeta = 0.7978845608028654, kKappa = 0.044715;
+      Tensor x_sq = x * x;
+      Tensor inner = (x + x_sq * x * kKappa) * kBeta;
+      Tensor t = inner.tanh();
+      Tensor left = x * 0.5, right = t + 1.0;
+      Tensor left_d = right * 0.5;
+      Tensor tanh_d = 1.0 - t * t;
+      Tensor inner_d = (x_sq * (3.0 * kKappa) + 1.0) * kBeta;
+      return g * (left_d + left * tanh_d * inner_d);
+    }
+    case Un::Erf: return g * (x * x * -1.0).exp() * 1.12837916709551257390;  // 2/sqrt(pi)
+    case Un::Square: return g * x * 2.0;
+    case Un::Recip: return -g * out * out;
+    case Un::Sign: return zeros_like(g);
+  }
+  return {};
+}
+
+Tensor unary(const Tensor& x_in, Un op) {
+  UnInfo info = un_info(op);
+  detail::check_defined(x_in, info.name);
+  detail::check_cpu(x_in, info.name);
+  Tensor x = x_in;
+  if (info.float_only && !x.is_floating_point()) x = x.to(kFloat32);
+  NNKIT_CHECK(x.dtype() != kBool || op == Un::Abs, "[", info.name, "] not implemented for bool tensors");
+  Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
+  detail::dispatch_numeric(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
+  if (!needs_grad(x)) return out;
+  bool needs_x = op != Un::Exp && op != Un::Tanh && op != Un::Sigmoid && op != Un::Sqrt && op != Un::Rsqrt &&
+                 op != Un::Relu && op != Un::Recip && op != Un::Neg;
+  bool needs_out = op == Un::Exp || op == Un::Tanh || op == Un::Sigmoid || op == Un::Sqrt || op == Un::Rsqrt ||
+                   op == Un::Relu || op == Un::Recip;
+  auto node = make_node(info.node, {&x},
+                        [op, sx = SavedTensor(needs_x ? x : Tensor()), so = SavedTensor(needs_out ? out : Tensor(), true)](
+                            autograd::Node& self, TensorList&& g) {
+                          auto me = self.shared_from_this();
+                          return TensorList{unary_backward(op, g[0], sx.unpack(me), so.unpack(me))};
+                        });
+  set_history(out, node);
+  return out;
+}
+
+// ---- comparisons ----
+enum class Cmp { Eq, Ne, Lt, Le, Gt, Ge };
+
+Tensor compare(const Tensor& a, const Tensor& b, Cmp op, const char* name) {
+  detail::check_defined(a, name, "first operand");
+  detail::check_defined(b, name, "second operand");
+  detail::check_same_device(a, b, name);
+  detail::check_cpu(a, name);
+  Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
+  Dtype dtype = promote_types(a.dtype(), b.dtype());
+  Tensor ca = a.dtype() == dtype ? a.detach() : a.detach().to(dtype);
+  Tensor cb = b.dtype() == dtype ? b.detach() : b.detach().to(dtype);
+  Tensor out = detail::empty_contig(shape, kBool, a.device());
+  detail::dispatch_all(dtype, [&]<typename T>() {
+    switch (op) {
+      case Cmp::Eq: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x == y; }); break;
+      case Cmp::Ne: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x != y; }); break;
+      case Cmp::Lt: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x < y; }); break;
+      case Cmp::Le: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x <= y; }); break;
+      case Cmp::Gt: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x > y; }); break;
+      case Cmp::Ge: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x >= y; }); break;
+    }
+  });
+  return out;
+}
+
+Tensor wrap_scalar(const Tensor& like, double v) {
+  Dtype d = is_floating_point(like.dtype()) ? like.dtype() : (v == double(int64_t(v)) ? like.dtype() : kFloat64);
+  if (d == kBool && v != 0 && v != 1) d = kInt64;
+  return scalar_tensor(v, {.dtype = d, .device = like.device()});
+}
+
+// In-place: self = op(self, other). With autograd, computes out of place and copies back, so
+// the graph sees the change (and PyTorch's leaf/view checks apply).
+template <typename Compute, typename Direct>
+Tensor& inplace(Tensor& self, const Tensor* other, const char* name, Compute compute, Direct direct) {
+  detail::check_defined(self, name);
+  if (other) {
+    detail::check_defined(*other, name, "other");
+    Shape b = broadcast_shapes(self.sizes(), other->sizes(), name);
+    NNKIT_CHECK(b == self.sizes(), "[", name, "] output with shape ", self.sizes(),
+                " doesn't match the broadcast shape ", b);
+  }
+  autograd::check_inplace(self, name);
+  if (needs_grad(self) || (other && needs_grad(*other))) {
+    Tensor r = compute(self.clone());
+    self.copy_(r);
+    return self;
+  }
+  direct();
+  self.impl()->storage()->bump_version();
+  return self;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) { return binary(a, b, Bin::Add, alpha); }
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) { return binary(a, b, Bin::Sub, alpha); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, Bin::Mul); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, Bin::Div); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary(a, b, Bin::Pow); }
+Tensor pow(const Tensor& a, double e) { return scalar_op(a, e, ScalarOp::Pow, "pow"); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(a, b, Bin::Max); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary(a, b, Bin::Min); }
+Tensor operator/(double a, const Tensor& b) { return scalar_op(b, a, ScalarOp::RDiv, "div"); }
+
+Tensor Tensor::add(const Tensor& o, double alpha) const { return nnkit::add(*this, o, alpha); }
+Tensor Tensor::add(double o) const { return scalar_op(*this, o, ScalarOp::Add, "add"); }
+Tensor Tensor::sub(const Tensor& o, double alpha) const { return nnkit::sub(*this, o, alpha); }
+Tensor Tensor::sub(double o) const { return scalar_op(*this, -o, ScalarOp::Add, "sub"); }
+Tensor Tensor::mul(const Tensor& o) const { return nnkit::mul(*this, o); }
+Tensor Tensor::mul(double o) const { return scalar_op(*this, o, ScalarOp::Mul, "mul"); }
+Tensor Tensor::div(const Tensor& o) const { return nnkit::div(*this, o); }
+Tensor Tensor::div(double o) const { return scalar_op(*this, o, ScalarOp::Div, "div"); }
+Tensor Tensor::pow(double e) const { return nnkit::pow(*this, e); }
+Tensor Tensor::pow(const Tensor& e) const { return nnkit::pow(*this, e); }
+Tensor Tensor::maximum(const Tensor& o) const { return nnkit::maximum(*this, o); }
+Tensor Tensor::minimum(const Tensor& o) const { return nnkit::minimum(*this, o); }
+
+Tensor neg(const Tensor& x) { return unary(x, Un::Neg); }
+Tensor abs(const Tensor& x) { return unary(x, Un::Abs); }
+Tensor exp(const Tensor& x) { return unary(x, Un::Exp); }
+Tensor log(const Tensor& x) { return unary(x, Un::Log); }
+Tensor sqrt(const Tensor& x) { return unary(x, Un::Sqrt); }
+Tensor rsqrt(const Tensor& x) { return unary(x, Un::Rsqrt); }
+Tensor sin(const Tensor& x) { return unary(x, Un::Sin); }
+Tensor cos(const Tensor& x) { return unary(x, Un::Cos); }
+Tensor tanh(const Tensor& x) { return unary(x, Un::Tanh); }
+Tensor sigmoid(const Tensor& x) { return unary(x, Un::Sigmoid); }
+Tensor relu(const Tensor& x) { return unary(x, Un::Relu); }
+Tensor erf(const Tensor& x) { return unary(x, Un::Erf); }
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  NNKIT_CHECK(approximate == "none" || approximate == "tanh", "[gelu] approximate must be \"none\" or \"tanh\", got \"",
+              approximate, "\"");
+  return unary(x, approximate == "tanh" ? Un::GeluTanh : Un::Gelu);
+}
+
+Tensor Tensor::neg() const { return unary(*this, Un::Neg); }
+Tensor Tensor::abs() const { return unary(*this, Un::Abs); }
+Tensor Tensor::exp() const { return unary(*this, Un::Exp); }
+Tensor Tensor::log() const { return unary(*this, Un::Log); }
+Tensor Tensor::sqrt() const { return unary(*this, Un::Sqrt); }
+Tensor Tensor::rsqrt() const { return unary(*this, Un::Rsqrt); }
+Tensor Tensor::square() const { return unary(*this, Un::Square); }
+Tensor Tensor::reciprocal() const { return unary(*this, Un::Recip); }
+Tensor Tensor::sin() const { return unary(*this, Un::Sin); }
+Tensor Tensor::cos() const { return unary(*this, Un::Cos); }
+Tensor Tensor::tanh() const { return unary(*this, Un::Tanh); }
+Tensor Tensor::sigmoid() const { return unary(*this, Un::Sigmoid); }
+Tensor Tensor::relu() const { return unary(*this, Un::Relu); }
+Tensor Tensor::gelu(std::string_view approximate) const { return nnkit::gelu(*this, approximate); }
+Tensor Tensor::erf() const { return unary(*this, Un::Erf); }
+Tensor Tensor::sign() const { return unary(*this, Un::Sign); }
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Eq, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Ne, "ne"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Lt, "lt"); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Le, "le"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Gt, "gt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Ge, "ge"); }
+Tensor Tensor::eq(const Tensor& o) const { return nnkit::eq(*this, o); }
+Tensor Tensor::ne(const Tensor& o) const { return nnkit::ne(*this, o); }
+Tensor Tensor::lt(const Tensor& o) const { return nnkit::lt(*this, o); }
+Tensor Tensor::le(const Tensor& o) const { return nnkit::le(*this, o); }
+Tensor Tensor::gt(const Tensor& o) const { return nnkit::gt(*this, o); }
+Tensor Tensor::ge(const Tensor& o) const { return nnkit::ge(*this, o); }
+Tensor Tensor::eq(double o) const { return nnkit::eq(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::ne(double o) const { return nnkit::ne(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::lt(double o) const { return nnkit::lt(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::le(double o) const { return nnkit::le(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::gt(double o) const { return nnkit::gt(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::ge(double o) const { return nnkit::ge(*this, wrap_scalar(*this, o)); }
+Tensor Tensor::logical_not() const { return nnkit::eq(*this, scalar_tensor(0, {.dtype = dtype(), .device = device()})); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_defined(cond, "where", "condition");
+  detail::check_defined(a, "where", "first operand");
+  detail::check_defined(b, "where", "second operand");
+  NNKIT_CHECK(cond.dtype() == kBool, "[where] condition must be a bool tensor, got ", cond.dtype());
+  detail::check_same_device(cond, a, "where");
+  detail::check_same_device(a, b, "where");
+  detail::check_cpu(a, "where");
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
+  Dtype dtype = promote_types(a.dtype(), b.dtype());
+  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
+  Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
+  Tensor out = detail::empty_contig(shape, dtype, a.device());
+  detail::dispatch_all(dtype, [&]<typename T>() {
+    cpu::kernel<T, bool, T, T>(out, {&cond, &ca, &cb}, [](bool c, T x, T y) { return c ? x : y; });
+  });
+  if (!needs_grad(a, b)) return out;
+  Shape sa = a.sizes(), sb = b.sizes();
+  Dtype da = a.dtype(), db = b.dtype();
+  auto node = make_node("WhereBackward0", {&a, &b}, [=, c = cond.detach()](autograd::Node&, TensorList&& g) {
+    return TensorList{to_input(where(c, g[0], 0.0), sa, da), to_input(where(c, 0.0, g[0]), sb, db)};
+  });
+  set_history(out, node);
+  return out;
+}
+Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, wrap_scalar(a, b)); }
+Tensor where(const Tensor& cond, double a, const Tensor& b) { return where(cond, wrap_scalar(b, a), b); }
+
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  detail::check_defined(x, "clamp");
+  detail::check_cpu(x, "clamp");
+  NNKIT_CHECK(lo || hi, "[clamp] at least one of min and max must be given");
+  Dtype dtype = x.dtype();
+  if (!is_floating_point(dtype) && ((lo && *lo != double(int64_t(*lo))) || (hi && *hi != double(int64_t(*hi)))))
+    dtype = kFloat32;
+  Tensor cx = x.dtype() == dtype ? x : x.detach().to(dtype);
+  Tensor out = detail::empty_contig(x.sizes(), dtype, x.device());
+  detail::dispatch_numeric(dtype, "clamp", [&]<typename T>() {
+    T l = lo ? static_cast<T>(*lo) : std::numeric_limits<T>::lowest();
+    T h = hi ? static_cast<T>(*hi) : std::numeric_limits<T>::max();
+    cpu::kernel<T, T>(out, {&cx}, [l, h](T v) { return v != v ? v : std::min(std::max(v, l), h); });
+  });
+  if (!needs_grad(x)) return out;
+  auto node = make_node("ClampBackward1", {&x}, [lo, hi, sx = SavedTensor(x)](autograd::Node& self, TensorList&& g) {
+    Tensor v = sx.unpack(self.shared_from_this());
+    Tensor mask = ones_like(v, {.dtype = kBool});
+    if (lo) mask = (mask.to(kInt64) + (v >= *lo).to(kInt64)) > 1.0;
+    if (hi) mask = (mask.to(kInt64) + (v <= *hi).to(kInt64)) > 1.0;
+    return TensorList{where(mask, g[0], 0.0)};
+  });
+  set_history(out, node);
+  return out;
+}
+Tensor Tensor::clamp(std::optional<double> lo, std::optional<double> hi) const { return nnkit::clamp(*this, lo, hi); }
+
+// ---- in-place forms ----
+Tensor& Tensor::add_(const Tensor& o, double alpha) {
+  return inplace(*this, &o, "add_", [&](const Tensor& s) { return nnkit::add(s, o, alpha); },
+                 [&] { detail::copy_kernel(*this, nnkit::add(this->detach(), o.detach(), alpha)); });
+}
+Tensor& Tensor::sub_(const Tensor& o, double alpha) {
+  return inplace(*this, &o, "sub_", [&](const Tensor& s) { return nnkit::sub(s, o, alpha); },
+                 [&] { detail::copy_kernel(*this, nnkit::sub(this->detach(), o.detach(), alpha)); });
+}
+Tensor& Tensor::mul_(const Tensor& o) {
+  return inplace(*this, &o, "mul_", [&](const Tensor& s) { return nnkit::mul(s, o); },
+                 [&] { detail::copy_kernel(*this, nnkit::mul(this->detach(), o.detach())); });
+}
+Tensor& Tensor::div_(const Tensor& o) {
+  return inplace(*this, &o, "div_", [&](const Tensor& s) { return nnkit::div(s, o); },
+                 [&] { detail::copy_kernel(*this, nnkit::div(this->detach(), o.detach())); });
+}
+
+namespace {
+// Direct in-place scalar kernels on self's own memory (no temporary).
+template <typename F>
+void scalar_inplace(Tensor& self, const char* name, F f) {
+  detail::check_cpu(self, name);
+  detail::dispatch_numeric(self.dtype(), name, [&]<typename T>() { cpu::kernel<T, T>(self, {&self}, f.template operator()<T>()); });
+}
+}  // namespace
+
+Tensor& Tensor::add_(double v) {
+  return inplace(*this, nullptr, "add_", [&](const Tensor& s) { return s.add(v); }, [&] {
+    scalar_inplace(*this, "add_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a + x); }; });
+  });
+}
+Tensor& Tensor::sub_(double v) { return add_(-v); }
+Tensor& Tensor::mul_(double v) {
+  return inplace(*this, nullptr, "mul_", [&](const Tensor& s) { return s.mul(v); }, [&] {
+    scalar_inplace(*this, "mul_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a * x); }; });
+  });
+}
+Tensor& Tensor::div_(double v) {
+  NNKIT_CHECK(is_floating_point(), "[div_] in-place true division needs a floating-point tensor, got ", dtype());
+  return inplace(*this, nullptr, "div_", [&](const Tensor& s) { return s.div(v); }, [&] {
+    scalar_inplace(*this, "div_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a / x); }; });
+  });
+}
+Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
+  return inplace(*this, nullptr, "clamp_", [&](const Tensor& s) { return s.clamp(lo, hi); },
+                 [&] { detail::copy_kernel(*this, this->detach().clamp(lo, hi)); });
+}
+Tensor& Tensor::relu_() {
+  return inplace(*this, nullptr, "relu_", [&](const Tensor& s) { return s.relu(); }, [&] {
+    scalar_inplace(*this, "relu_", []<typename T>() { return [](T a) { return a > T(0) ? a : (a != a ? a : T(0)); }; });
+  });
+}
+
+}  // namespace nnkit
