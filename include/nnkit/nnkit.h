@@ -10,3 +10,4 @@
 #include "nnkit/core/shape.h"
 #include "nnkit/core/tensor.h"
 #include "nnkit/ops.h"
+#include "nnkit/nn.h"

@@ -1,0 +1,8 @@
+#pragma once
+// Everything under nnkit::nn.
+#include "nnkit/nn/activation.h"
+#include "nnkit/nn/containers.h"
+#include "nnkit/nn/feature_extractor.h"
+#include "nnkit/nn/init.h"
+#include "nnkit/nn/linear.h"
+#include "nnkit/nn/module.h"

@@ -1,0 +1,31 @@
+#pragma once
+#include "nnkit/nn/module.h"
+
+namespace nnkit::nn {
+
+// y = x W^T + b. weight [out_features, in_features], bias [out_features]; PyTorch's default
+// initialization (kaiming_uniform_ with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+class Linear : public Module {
+ public:
+  struct Options {
+    int64_t in_features = 0;
+    int64_t out_features = 0;
+    bool bias = true;
+  };
+  explicit Linear(const Options& options);
+  Linear(int64_t in_features, int64_t out_features, bool bias = true)
+      : Linear(Options{in_features, out_features, bias}) {}
+
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters() override;
+  std::string extra_repr() const override;
+  const Options& options() const { return options_; }
+
+  Tensor weight;
+  Tensor bias;  // undefined when options.bias is false
+
+ private:
+  Options options_;
+};
+
+}  // namespace nnkit::nn
