@@ -22,6 +22,7 @@
 #include "nnkit/core/handle.h"
 #include "nnkit/core/tensor.h"
 #include "nnkit/nn/ordered_dict.h"
+#include "nnkit/serialize/state_dict.h"
 
 namespace nnkit::nn {
 
@@ -235,6 +236,15 @@ class Module : public std::enable_shared_from_this<Module> {
   // A deep copy: same structure, copied parameters and buffers, same training mode. Needs the
   // module to have been created by nn::make (which records how to rebuild it).
   Ptr<> clone() const;
+
+  // ---- state dicts ----
+  // Parameters and persistent buffers with PyTorch's keys.
+  StateDict state_dict() const;
+  // Validates every key, shape and dtype first and copies only if all fit: a failed load throws
+  // an nnkit::Error listing every problem and changes nothing. Values are copied into the
+  // existing tensors (on their device), so handles stay valid. Non-strict loads skip missing and
+  // unexpected keys and report them; a shape or dtype mismatch is an error in both modes.
+  LoadResult load_state_dict(const StateDict& state, const LoadOptions& options = {});
 
   // ---- printing (PyTorch's repr) ----
   virtual std::string extra_repr() const { return {}; }
