@@ -3,6 +3,8 @@
 #include "nnkit/nn/activation.h"
 #include "nnkit/nn/containers.h"
 #include "nnkit/nn/feature_extractor.h"
+#include "nnkit/nn/functional.h"
 #include "nnkit/nn/init.h"
+#include "nnkit/nn/layers.h"
 #include "nnkit/nn/linear.h"
 #include "nnkit/nn/module.h"

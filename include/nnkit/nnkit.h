@@ -11,3 +11,4 @@
 #include "nnkit/core/tensor.h"
 #include "nnkit/ops.h"
 #include "nnkit/nn.h"
+#include "nnkit/optim.h"

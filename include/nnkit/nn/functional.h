@@ -1,0 +1,73 @@
+#pragma once
+// nn::functional: the stateless forms of the layers (PyTorch's torch.nn.functional).
+#include <optional>
+#include <string>
+
+#include "nnkit/core/tensor.h"
+#include "nnkit/ops.h"
+
+namespace nnkit::nn::functional {
+
+// A pair of ints for 2-D options; a single int means both.
+struct Pair {
+  int64_t h, w;
+  Pair(int64_t v) : h(v), w(v) {}  // NOLINT: implicit by design
+  Pair(int64_t a, int64_t b) : h(a), w(b) {}
+  friend bool operator==(const Pair&, const Pair&) = default;
+};
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
+struct Conv2dFuncOptions {
+  Pair stride = 1;
+  Pair padding = 0;
+  Pair dilation = 1;
+  int64_t groups = 1;
+};
+// x [N, C, H, W], weight [K, C/groups, kh, kw], bias [K] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, const Conv2dFuncOptions& options = {});
+
+struct Pool2dOptions {
+  Pair kernel_size;
+  std::optional<Pair> stride;  // defaults to kernel_size
+  Pair padding = 0;
+  bool ceil_mode = false;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options);
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size);
+
+// Normalization. In training, batch statistics are used and running stats (if defined) are
+// updated in place with `momentum` (none: a cumulative average, with num_batches_tracked).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, std::optional<double> momentum = 0.1, double eps = 1e-5,
+                  const Tensor& num_batches_tracked = {});
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = {}, const Tensor& bias = {},
+                  double eps = 1e-5);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
+                  double eps = 1e-5);
+
+inline Tensor relu(const Tensor& x) { return x.relu(); }
+inline Tensor gelu(const Tensor& x, std::string_view approximate = "none") { return x.gelu(approximate); }
+inline Tensor sigmoid(const Tensor& x) { return x.sigmoid(); }
+inline Tensor tanh(const Tensor& x) { return x.tanh(); }
+Tensor silu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+inline Tensor softmax(const Tensor& x, int64_t dim) { return x.softmax(dim); }
+inline Tensor log_softmax(const Tensor& x, int64_t dim) { return x.log_softmax(dim); }
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+
+enum class Reduction { None, Mean, Sum };
+struct CrossEntropyOptions {
+  Tensor weight;              // per-class weights [C], or undefined
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::Mean;
+  double label_smoothing = 0.0;
+};
+// input [N, C] (or [N, C, d...]) logits; target int64 class indices [N] (or [N, d...]).
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options = {});
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options = {});
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace nnkit::nn::functional

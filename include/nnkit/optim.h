@@ -1,0 +1,3 @@
+#pragma once
+// Everything under nnkit::optim.
+#include "nnkit/optim/sgd.h"

@@ -1,0 +1,465 @@
+// nn::functional. Convolution and pooling have their own kernels and gradient rules;
+// normalization and losses are composed from differentiable ops.
+#include "nnkit/nn/functional.h"
+
+#include <cmath>
+#include <limits>
+
+#include "autograd/function.h"
+#include "cpu/conv.h"
+#include "nnkit/autograd/grad_mode.h"
+#include "ops/common.h"
+
+namespace nnkit::nn::functional {
+
+using autograd::make_node;
+using autograd::needs_grad;
+using autograd::requires_grad;
+using autograd::SavedTensor;
+using autograd::set_history;
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  nnkit::detail::check_defined(x, "linear");
+  nnkit::detail::check_defined(weight, "linear", "weight");
+  NNKIT_CHECK(weight.dim() == 2, "[linear] weight must be 2-D [out_features, in_features], got ", weight.sizes());
+  NNKIT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[linear] input of shape ", x.sizes(),
+              " does not match weight of shape ", weight.sizes(), " (last input dim must be ", weight.size(1), ")");
+  Tensor y = x.dim() == 2 ? x.mm(weight.t()) : x.matmul(weight.t());
+  return bias.defined() ? y + bias : y;
+}
+
+// ---- conv2d ----
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& o) {
+  nnkit::detail::check_defined(x, "conv2d");
+  nnkit::detail::check_defined(w, "conv2d", "weight");
+  NNKIT_CHECK(x.dim() == 4, "[conv2d] expected 4-D input [N, C, H, W], got shape ", x.sizes());
+  NNKIT_CHECK(w.dim() == 4, "[conv2d] expected 4-D weight [K, C/groups, kh, kw], got shape ", w.sizes());
+  NNKIT_CHECK(o.groups > 0 && x.size(1) % o.groups == 0 && w.size(0) % o.groups == 0, "[conv2d] groups=", o.groups,
+              " must divide both the input channels (", x.size(1), ") and the output channels (", w.size(0), ")");
+  NNKIT_CHECK(w.size(1) * o.groups == x.size(1), "[conv2d] weight of shape ", w.sizes(), " expects ",
+              w.size(1) * o.groups, " input channels, but the input of shape ", x.sizes(), " has ", x.size(1));
+  NNKIT_CHECK(x.dtype() == w.dtype(), "[conv2d] input dtype ", x.dtype(), " and weight dtype ", w.dtype(), " differ");
+  nnkit::detail::check_same_device(x, w, "conv2d");
+  nnkit::detail::check_cpu(x, "conv2d");
+  NNKIT_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
+                  o.padding.w >= 0,
+              "[conv2d] stride and dilation must be positive and padding non-negative");
+  if (b.defined())
+    NNKIT_CHECK(b.dim() == 1 && b.size(0) == w.size(0) && b.dtype() == x.dtype(), "[conv2d] bias must be [",
+                w.size(0), "] of dtype ", x.dtype(), ", got ", b.sizes(), " ", b.dtype());
+  cpu::Conv2dGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3),
+                        o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups, 0, 0};
+  g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+  g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+  NNKIT_CHECK(g.Ho > 0 && g.Wo > 0, "[conv2d] input of spatial size ", g.H, "x", g.W, " (padded ", g.H + 2 * g.ph, "x",
+              g.W + 2 * g.pw, ") is smaller than the kernel ", g.kh, "x", g.kw, " (dilation ", g.dh, "x", g.dw, ")");
+  Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+  Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
+  Tensor out = empty({g.N, g.K, g.Ho, g.Wo}, {.dtype = x.dtype()});
+  nnkit::detail::dispatch_float(x.dtype(), "conv2d", [&]<typename T>() {
+    cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), bc.defined() ? bc.data_ptr<T>() : nullptr,
+                           out.data_ptr<T>());
+  });
+  if (needs_grad(x, w, b)) {
+    bool gx = requires_grad(x), gw = requires_grad(w), gb = requires_grad(b);
+    auto node = make_node("ConvolutionBackward0", {&x, &w, &b},
+                          [g, gx, gw, gb, sx = SavedTensor(xc), sw = SavedTensor(wc)](autograd::Node& self,
+                                                                                    TensorList&& grads) {
+                            auto me = self.shared_from_this();
+                            Tensor xs = sx.unpack(me), ws = sw.unpack(me);
+                            Tensor go = grads[0].detach().contiguous();
+                            Tensor dx = gx ? empty(xs.sizes(), {.dtype = xs.dtype()}) : Tensor();
+                            Tensor dw = gw ? empty(ws.sizes(), {.dtype = ws.dtype()}) : Tensor();
+                            Tensor db = gb ? empty({g.K}, {.dtype = xs.dtype()}) : Tensor();
+                            nnkit::detail::dispatch_float(xs.dtype(), "conv2d_backward", [&]<typename T>() {
+                              cpu::conv2d_backward<T>(g, xs.data_ptr<T>(), ws.data_ptr<T>(), go.data_ptr<T>(),
+                                                      gx ? dx.data_ptr<T>() : nullptr, gw ? dw.data_ptr<T>() : nullptr,
+                                                      gb ? db.data_ptr<T>() : nullptr);
+                            });
+                            return TensorList{dx, dw, db};
+                          });
+    set_history(out, node);
+  }
+  return out;
+}
+
+// ---- pooling ----
+namespace {
+int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
+  int64_t num = in + 2 * p - k;
+  int64_t out = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+  // The last window must start inside the input or left padding (PyTorch's rule).
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+struct PoolGeom {
+  int64_t NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
+};
+
+PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o, const char* op) {
+  NNKIT_CHECK(x.dim() == 4 || x.dim() == 3, "[", op, "] expected 3-D or 4-D input, got shape ", x.sizes());
+  Pair s = o.stride.value_or(o.kernel_size);
+  NNKIT_CHECK(o.kernel_size.h > 0 && o.kernel_size.w > 0 && s.h > 0 && s.w > 0, "[", op,
+              "] kernel_size and stride must be positive");
+  NNKIT_CHECK(o.padding.h >= 0 && o.padding.w >= 0 && o.padding.h * 2 <= o.kernel_size.h &&
+                  o.padding.w * 2 <= o.kernel_size.w,
+              "[", op, "] padding should be at most half of the kernel size, got padding (", o.padding.h, ", ",
+              o.padding.w, ") for kernel (", o.kernel_size.h, ", ", o.kernel_size.w, ")");
+  int64_t H = x.size(-2), W = x.size(-1);
+  PoolGeom g{x.numel() / std::max<int64_t>(H * W, 1), H, W, 0, 0, o.kernel_size.h, o.kernel_size.w, s.h, s.w,
+             o.padding.h, o.padding.w};
+  g.Ho = pool_out(H, g.kh, g.sh, g.ph, o.ceil_mode);
+  g.Wo = pool_out(W, g.kw, g.sw, g.pw, o.ceil_mode);
+  NNKIT_CHECK(g.Ho > 0 && g.Wo > 0, "[", op, "] output size is too small for input of spatial size ", H, "x", W);
+  return g;
+}
+
+Shape pooled_shape(const Tensor& x, int64_t Ho, int64_t Wo) {
+  Shape s = x.sizes();
+  s[s.size() - 2] = Ho;
+  s[s.size() - 1] = Wo;
+  return s;
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  nnkit::detail::check_defined(x, "max_pool2d");
+  nnkit::detail::check_cpu(x, "max_pool2d");
+  PoolGeom g = pool_geom(x, o, "max_pool2d");
+  Tensor xc = x.detach().contiguous();
+  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype()});
+  Tensor idx = empty(out.sizes(), {.dtype = kInt64});
+  nnkit::detail::dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
+    const T* px = xc.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    int64_t* pi = idx.data_ptr<int64_t>();
+#pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
+    for (int64_t c = 0; c < g.NC; ++c)
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t bi = -1;
+          for (int64_t i = std::max<int64_t>(h0, 0); i < std::min(h0 + g.kh, g.H); ++i)
+            for (int64_t j = std::max<int64_t>(w0, 0); j < std::min(w0 + g.kw, g.W); ++j) {
+              T v = px[(c * g.H + i) * g.W + j];
+              if (bi < 0 || v > best || std::isnan(v)) {
+                best = v;
+                bi = i * g.W + j;
+                if (std::isnan(v)) goto done;
+              }
+            }
+        done:
+          po[(c * g.Ho + oh) * g.Wo + ow] = best;
+          pi[(c * g.Ho + oh) * g.Wo + ow] = bi;
+        }
+  });
+  if (needs_grad(x)) {
+    Shape in_sizes = x.sizes();
+    auto node = make_node("MaxPool2DWithIndicesBackward0", {&x}, [g, in_sizes, idx](autograd::Node&, TensorList&& gr) {
+      Tensor go = gr[0].detach().contiguous();
+      Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
+      nnkit::detail::dispatch_float(go.dtype(), "max_pool2d_backward", [&]<typename T>() {
+        const T* pg = go.data_ptr<T>();
+        const int64_t* pi = idx.data_ptr<int64_t>();
+        T* px = gx.data_ptr<T>();
+#pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
+        for (int64_t c = 0; c < g.NC; ++c)
+          for (int64_t k = 0; k < g.Ho * g.Wo; ++k) {
+            int64_t i = pi[c * g.Ho * g.Wo + k];
+            if (i >= 0) px[c * g.H * g.W + i] += pg[c * g.Ho * g.Wo + k];
+          }
+      });
+      return TensorList{gx};
+    });
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  nnkit::detail::check_defined(x, "avg_pool2d");
+  nnkit::detail::check_cpu(x, "avg_pool2d");
+  PoolGeom g = pool_geom(x, o, "avg_pool2d");
+  // count_include_pad=True (PyTorch's default): divide by the window clipped to the padded input.
+  auto window = [g](int64_t oh, int64_t ow, int64_t& h0, int64_t& h1, int64_t& w0, int64_t& w1) {
+    h0 = oh * g.sh - g.ph;
+    w0 = ow * g.sw - g.pw;
+    h1 = std::min(h0 + g.kh, g.H + g.ph);
+    w1 = std::min(w0 + g.kw, g.W + g.pw);
+    int64_t count = (h1 - h0) * (w1 - w0);
+    h0 = std::max<int64_t>(h0, 0);
+    w0 = std::max<int64_t>(w0, 0);
+    h1 = std::min(h1, g.H);
+    w1 = std::min(w1, g.W);
+    return count;
+  };
+  Tensor xc = x.detach().contiguous();
+  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype()});
+  nnkit::detail::dispatch_float(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    const T* px = xc.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+#pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
+    for (int64_t c = 0; c < g.NC; ++c)
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          int64_t h0, h1, w0, w1;
+          int64_t count = window(oh, ow, h0, h1, w0, w1);
+          double s = 0;
+          for (int64_t i = h0; i < h1; ++i)
+            for (int64_t j = w0; j < w1; ++j) s += double(px[(c * g.H + i) * g.W + j]);
+          po[(c * g.Ho + oh) * g.Wo + ow] = T(s / double(count));
+        }
+  });
+  if (needs_grad(x)) {
+    Shape in_sizes = x.sizes();
+    auto node = make_node("AvgPool2DBackward0", {&x}, [g, in_sizes, window](autograd::Node&, TensorList&& gr) {
+      Tensor go = gr[0].detach().contiguous();
+      Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
+      nnkit::detail::dispatch_float(go.dtype(), "avg_pool2d_backward", [&]<typename T>() {
+        const T* pg = go.data_ptr<T>();
+        T* px = gx.data_ptr<T>();
+#pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
+        for (int64_t c = 0; c < g.NC; ++c)
+          for (int64_t oh = 0; oh < g.Ho; ++oh)
+            for (int64_t ow = 0; ow < g.Wo; ++ow) {
+              int64_t h0, h1, w0, w1;
+              int64_t count = window(oh, ow, h0, h1, w0, w1);
+              T v = pg[(c * g.Ho + oh) * g.Wo + ow] / T(count);
+              for (int64_t i = h0; i < h1; ++i)
+                for (int64_t j = w0; j < w1; ++j) px[(c * g.H + i) * g.W + j] += v;
+            }
+      });
+      return TensorList{gx};
+    });
+    set_history(out, node);
+  }
+  return out;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair out_size) {
+  nnkit::detail::check_defined(x, "adaptive_avg_pool2d");
+  NNKIT_CHECK(x.dim() == 3 || x.dim() == 4, "[adaptive_avg_pool2d] expected 3-D or 4-D input, got shape ", x.sizes());
+  NNKIT_CHECK(out_size.h > 0 && out_size.w > 0, "[adaptive_avg_pool2d] output size must be positive");
+  int64_t H = x.size(-2), W = x.size(-1);
+  if (out_size.h == 1 && out_size.w == 1) return x.mean({-2, -1}, true);
+  // Window i covers [floor(i*H/Ho), ceil((i+1)*H/Ho)) (PyTorch's adaptive rule); built from means.
+  TensorList rows;
+  for (int64_t i = 0; i < out_size.h; ++i) {
+    int64_t h0 = (i * H) / out_size.h, h1 = ((i + 1) * H + out_size.h - 1) / out_size.h;
+    TensorList cols;
+    for (int64_t j = 0; j < out_size.w; ++j) {
+      int64_t w0 = (j * W) / out_size.w, w1 = ((j + 1) * W + out_size.w - 1) / out_size.w;
+      cols.push_back(x.narrow(-2, h0, h1 - h0).narrow(-1, w0, w1 - w0).mean({-2, -1}, true));
+    }
+    rows.push_back(cat(cols, -1));
+  }
+  return cat(rows, -2);
+}
+
+// ---- normalization ----
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, std::optional<double> momentum, double eps,
+                  const Tensor& num_batches_tracked) {
+  nnkit::detail::check_defined(x, "batch_norm");
+  NNKIT_CHECK(x.dim() >= 2, "[batch_norm] expected input with at least 2 dims [N, C, ...], got shape ", x.sizes());
+  int64_t C = x.size(1);
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined())
+      NNKIT_CHECK(t->dim() == 1 && t->size(0) == C, "[batch_norm] expected per-channel tensors of shape [", C,
+                  "], got ", t->sizes(), " (input shape ", x.sizes(), ")");
+  Shape dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Shape bshape = Shape::filled(size_t(x.dim()), 1);
+  bshape[1] = C;
+  Tensor mean, var;
+  if (training || !running_mean.defined()) {
+    int64_t n = x.numel() / std::max<int64_t>(C, 1);
+    NNKIT_CHECK(n > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
+    mean = x.mean(dims, true);
+    var = x.var(dims, 0, true);
+    if (training && running_mean.defined()) {
+      NoGradGuard g;
+      double m = momentum.value_or(0.0);
+      if (num_batches_tracked.defined()) {
+        Tensor nbt = num_batches_tracked;
+        nbt.add_(1.0);
+        if (!momentum) m = 1.0 / double(nbt.item<int64_t>());  // cumulative moving average
+      }
+      Tensor bm = mean.detach().reshape({C}), bv = var.detach().reshape({C}) * (double(n) / double(n - 1));
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1 - m).add_(bm.to(rm.dtype()), m);
+      rv.mul_(1 - m).add_(bv.to(rv.dtype()), m);
+    }
+  } else {
+    mean = running_mean.view(bshape);
+    var = running_var.view(bshape);
+  }
+  Tensor y = (x - mean) * (var + eps).rsqrt();
+  if (weight.defined()) y = y * weight.view(bshape);
+  if (bias.defined()) y = y + bias.view(bshape);
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, double eps) {
+  nnkit::detail::check_defined(x, "group_norm");
+  NNKIT_CHECK(x.dim() >= 2, "[group_norm] expected input with at least 2 dims [N, C, ...], got shape ", x.sizes());
+  int64_t N = x.size(0), C = x.size(1);
+  NNKIT_CHECK(G > 0 && C % G == 0, "[group_norm] expected the number of channels (", C,
+              ") to be divisible by num_groups (", G, ")");
+  Tensor xg = x.reshape({N, G, -1});
+  Tensor mean = xg.mean(2, true), var = xg.var(2, 0, true);
+  Tensor y = ((xg - mean) * (var + eps).rsqrt()).reshape(x.sizes());
+  Shape bshape = Shape::filled(size_t(x.dim()), 1);
+  bshape[1] = C;
+  if (weight.defined()) y = y * weight.view(bshape);
+  if (bias.defined()) y = y + bias.view(bshape);
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  nnkit::detail::check_defined(x, "layer_norm");
+  int64_t k = int64_t(normalized_shape.size());
+  NNKIT_CHECK(k >= 1 && x.dim() >= k, "[layer_norm] normalized_shape ", normalized_shape, " does not fit input shape ",
+              x.sizes());
+  for (int64_t i = 0; i < k; ++i)
+    NNKIT_CHECK(x.size(x.dim() - k + i) == normalized_shape[size_t(i)], "[layer_norm] input shape ", x.sizes(),
+                " does not end with normalized_shape ", normalized_shape);
+  Shape dims;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  Tensor y = (x - x.mean(dims, true)) * (x.var(dims, 0, true) + eps).rsqrt();
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor silu(const Tensor& x) { return x * x.sigmoid(); }
+Tensor leaky_relu(const Tensor& x, double slope) { return where(x > 0.0, x, x * slope); }
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+  NNKIT_CHECK(p >= 0 && p <= 1, "[dropout] probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0) return x;
+  if (p == 1) return x * 0.0;
+  Tensor mask = (rand(x.sizes(), {.dtype = x.dtype(), .device = x.device()}) >= p).to(x.dtype());
+  return x * mask * (1.0 / (1.0 - p));
+}
+
+// ---- losses ----
+namespace {
+Tensor reduce(const Tensor& l, Reduction r) {
+  switch (r) {
+    case Reduction::None: return l;
+    case Reduction::Sum: return l.sum();
+    case Reduction::Mean: return l.mean();
+  }
+  return l;
+}
+}  // namespace
+
+Tensor nll_loss(const Tensor& logp, const Tensor& target, const CrossEntropyOptions& o) {
+  nnkit::detail::check_defined(logp, "nll_loss");
+  nnkit::detail::check_defined(target, "nll_loss", "target");
+  NNKIT_CHECK(target.dtype() == kInt64, "[nll_loss] target must hold int64 class indices, got ", target.dtype());
+  NNKIT_CHECK(logp.dim() >= 2 && target.dim() == logp.dim() - 1 && target.size(0) == logp.size(0), "[nll_loss] input of shape ",
+              logp.sizes(), " and target of shape ", target.sizes(), " do not match (expected input [N, C, ...] and target [N, ...])");
+  int64_t C = logp.size(1);
+  Tensor valid = target.ne(double(o.ignore_index));
+  Tensor safe = where(valid, target, 0.0);
+  {
+    Tensor bad = (safe < 0.0).to(kInt64) + (safe >= double(C)).to(kInt64);
+    NNKIT_CHECK(bad.sum().item<int64_t>() == 0, "[nll_loss] target contains a class index outside [0, ", C, ")");
+  }
+  // Move classes last, then pick each target's entry with a one-hot mask.
+  Tensor lp = logp;
+  if (logp.dim() > 2) {
+    Shape perm{0};
+    for (int64_t d = 2; d < logp.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    lp = logp.permute(perm);
+  }
+  Shape cls_shape = Shape::filled(size_t(lp.dim()), 1);
+  cls_shape[cls_shape.size() - 1] = C;
+  Tensor onehot = arange(C).view(cls_shape) == safe.unsqueeze(-1);
+  Tensor picked = where(onehot, lp, 0.0).sum(-1);
+  Tensor w = o.weight.defined() ? where(onehot, o.weight.to(lp.dtype()).view(cls_shape), 0.0).sum(-1)
+                                : ones_like(picked);
+  w = where(valid, w, 0.0);
+  Tensor loss = -picked * w;
+  if (o.reduction == Reduction::Mean) return loss.sum() / w.sum();
+  return reduce(loss, o.reduction);
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
+  nnkit::detail::check_defined(input, "cross_entropy");
+  nnkit::detail::check_defined(target, "cross_entropy", "target");
+  NNKIT_CHECK(input.dim() >= 1, "[cross_entropy] input must have a class dimension");
+  NNKIT_CHECK(o.label_smoothing >= 0 && o.label_smoothing <= 1, "[cross_entropy] label_smoothing must be in [0, 1], got ",
+              o.label_smoothing);
+  int64_t cdim = input.dim() == 1 ? 0 : 1;
+  Tensor logp = input.log_softmax(cdim);
+  if (target.is_floating_point()) {
+    // Class probabilities.
+    NNKIT_CHECK(target.sizes() == input.sizes(), "[cross_entropy] probability targets must have the input's shape ",
+                input.sizes(), ", got ", target.sizes());
+    int64_t C = input.size(cdim);
+    Tensor t = o.label_smoothing > 0 ? target * (1 - o.label_smoothing) + o.label_smoothing / double(C) : target;
+    Tensor l = logp * t;
+    if (o.weight.defined()) {
+      Shape ws = Shape::filled(size_t(input.dim()), 1);
+      ws[size_t(cdim)] = C;
+      l = l * o.weight.view(ws);
+    }
+    Tensor loss = -l.sum(cdim);
+    if (o.reduction == Reduction::Mean) return loss.sum() / double(loss.numel());
+    return reduce(loss, o.reduction);
+  }
+  Tensor nll = nll_loss(input.dim() == 1 ? logp.unsqueeze(0) : logp, input.dim() == 1 ? target.unsqueeze(0) : target, o);
+  if (o.label_smoothing == 0) return nll;
+  // PyTorch: (1 - eps) * nll + eps * (smooth loss = -sum_c w_c logp_c / C, over non-ignored targets).
+  int64_t C = input.size(cdim);
+  Tensor lp = input.dim() == 1 ? logp.unsqueeze(0) : logp;
+  Tensor sm = o.weight.defined()
+                  ? -(lp * o.weight.view([&] {
+                        Shape s = Shape::filled(size_t(lp.dim()), 1);
+                        s[1] = C;
+                        return s;
+                      }())).sum(1)
+                  : -lp.sum(1);
+  Tensor valid = (input.dim() == 1 ? target.unsqueeze(0) : target).ne(double(o.ignore_index));
+  sm = where(valid, sm, 0.0) / double(C);
+  Tensor smooth;
+  if (o.reduction == Reduction::Mean) {
+    if (o.weight.defined()) {
+      CrossEntropyOptions wo = o;
+      wo.label_smoothing = 0;
+      Tensor tv = input.dim() == 1 ? target.unsqueeze(0) : target;
+      Tensor safe = where(valid, tv, 0.0);
+      Shape cls = Shape::filled(size_t(safe.dim()) + 1, 1);
+      cls[cls.size() - 1] = C;
+      Tensor wsum = where((arange(C).view(cls) == safe.unsqueeze(-1)), o.weight.to(lp.dtype()).view(cls), 0.0).sum(-1);
+      smooth = sm.sum() / where(valid, wsum, 0.0).sum();
+    } else {
+      smooth = sm.sum() / valid.to(lp.dtype()).sum();
+    }
+  } else {
+    smooth = reduce(sm, o.reduction);
+  }
+  return nll * (1 - o.label_smoothing) + smooth * o.label_smoothing;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction r) {
+  NNKIT_CHECK(input.defined() && target.defined(), "[mse_loss] undefined input or target");
+  NNKIT_CHECK(input.sizes() == target.sizes(), "[mse_loss] input shape ", input.sizes(), " and target shape ",
+              target.sizes(), " differ");
+  return reduce((input - target).square(), r);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r) {
+  NNKIT_CHECK(input.defined() && target.defined(), "[l1_loss] undefined input or target");
+  NNKIT_CHECK(input.sizes() == target.sizes(), "[l1_loss] input shape ", input.sizes(), " and target shape ",
+              target.sizes(), " differ");
+  return reduce((input - target).abs(), r);
+}
+
+}  // namespace nnkit::nn::functional
