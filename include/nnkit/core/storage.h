@@ -33,4 +33,7 @@ class Storage : public RefCounted {
   std::function<void(void*)> deleter_;
 };
 
+// Returns the CPU blocks nnkit keeps for reuse to the system.
+void cpu_empty_cache();
+
 }  // namespace nnkit
