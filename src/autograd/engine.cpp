@@ -39,8 +39,8 @@ class AccumulateGrad final : public Node {
     if (!meta.grad.defined()) {
       // Steal the incoming buffer when nobody else holds it; else copy, so .grad() never
       // aliases a tensor the user can see.
-      if (!GradMode::is_enabled() && g.use_count() == 1 && g.is_contiguous() && !requires_grad(g) &&
-          g.dtype() == leaf.dtype())
+      if (!GradMode::is_enabled() && g.use_count() == 1 && g.impl()->storage().use_count() == 1 &&
+          g.is_contiguous() && !requires_grad(g) && g.dtype() == leaf.dtype())
         meta.grad = g;
       else if (GradMode::is_enabled())
         meta.grad = g.to(leaf.dtype());
@@ -140,10 +140,11 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output
   if (!t.defined()) return;
   version_ = t.version();
   if (is_output) {
+    // Saved while its node is being built, i.e. before set_history: the output will require
+    // grad (that is why the node exists). Nodes that save outputs have a single output.
     data_ = t.detach();
-    output_requires_grad_ = requires_grad(t);
-    auto* m = t.impl()->autograd();
-    output_nr_ = m ? m->output_nr : 0;
+    output_requires_grad_ = true;
+    output_nr_ = 0;
   } else {
     data_ = t;
   }
@@ -182,8 +183,9 @@ void accumulate(Tensor& slot, Tensor&& g) {
     slot = std::move(g);
   else if (GradMode::is_enabled())
     slot = slot + g;
-  else if (slot.use_count() == 1 && !requires_grad(slot) && slot.sizes() == broadcast_shapes(slot.sizes(), g.sizes()))
-    slot.add_(g);
+  else if (slot.use_count() == 1 && slot.impl()->storage().use_count() == 1 && slot.is_contiguous() &&
+           !requires_grad(slot) && slot.sizes() == broadcast_shapes(slot.sizes(), g.sizes()))
+    slot.add_(g);  // the buffer is ours alone (no other handle or view sees it): add in place
   else
     slot = slot + g;
 }

@@ -185,14 +185,17 @@ TensorList Module::call(TensorList inputs) {
     internal::check_unregistered(*this, unregistered_);
   bool hooked = (hooks_ && !hooks_->empty()) || global_hook_count.load(std::memory_order_relaxed) > 0;
   if (!hooked) [[likely]] {
-    check_inputs(inputs);
     internal::CallGuard guard(this);
+    check_inputs(inputs);
     return forward_list(inputs);
   }
 
   for (auto& h : collect(hooks_, &Hooks::forward_pre))
     if (!h->removed) h->fn(*this, inputs);
-  check_inputs(inputs);
+  {
+    internal::CallGuard guard(this);
+    check_inputs(inputs);
+  }
 
   auto pre = collect(hooks_, &Hooks::backward_pre);
   auto post = collect(hooks_, &Hooks::backward);

@@ -238,15 +238,15 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   std::shared_ptr<autograd::Node> node;
   switch (op) {
     case ScalarOp::Add:
-      node = make_node("AddBackward1", {&a}, [da](autograd::Node&, TensorList&& g) { return TensorList{g[0].to(da)}; });
+      node = make_node("AddBackward0", {&a}, [da](autograd::Node&, TensorList&& g) { return TensorList{g[0].to(da)}; });
       break;
     case ScalarOp::Mul:
-      node = make_node("MulBackward1", {&a}, [da, s](autograd::Node&, TensorList&& g) {
+      node = make_node("MulBackward0", {&a}, [da, s](autograd::Node&, TensorList&& g) {
         return TensorList{(g[0] * s).to(da)};
       });
       break;
     case ScalarOp::Div:
-      node = make_node("DivBackward1", {&a}, [da, s](autograd::Node&, TensorList&& g) {
+      node = make_node("DivBackward0", {&a}, [da, s](autograd::Node&, TensorList&& g) {
         return TensorList{(g[0] / s).to(da)};
       });
       break;

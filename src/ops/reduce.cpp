@@ -162,7 +162,8 @@ Tensor sum_impl(const Tensor& x, const Shape& dims_in, bool keepdim, bool mean) 
   if (needs_grad(x)) {
     Shape keep = L.keep_sizes, in = x.sizes();
     double scale = mean ? 1.0 / double(L.red_numel) : 1.0;
-    auto node = make_node(mean ? "MeanBackward1" : "SumBackward1", {&x}, [=](autograd::Node&, TensorList&& g) {
+    const char* node_name = dims_in.empty() ? (mean ? "MeanBackward0" : "SumBackward0") : (mean ? "MeanBackward1" : "SumBackward1");
+    auto node = make_node(node_name, {&x}, [=](autograd::Node&, TensorList&& g) {
       Tensor r = expand_back(g[0], keep, in);
       return TensorList{scale == 1.0 ? r : r * scale};
     });
@@ -279,7 +280,9 @@ Tensor extreme_all_dims(const Tensor& x, const Shape& dims_in, bool keepdim, boo
   });
   if (needs_grad(x)) {
     Shape keep = L.keep_sizes, in = x.sizes();
-    auto node = make_node(is_max ? "AmaxBackward0" : "AminBackward0", {&x},
+    bool all = std::string_view(name) == "max" || std::string_view(name) == "min";
+    const char* node_name = all ? (is_max ? "MaxBackward1" : "MinBackward1") : (is_max ? "AmaxBackward0" : "AminBackward0");
+    auto node = make_node(node_name, {&x},
                           [=, sx = SavedTensor(x), so = SavedTensor(out, true)](autograd::Node& self, TensorList&& g) {
                             auto me = self.shared_from_this();
                             // Ties share the gradient evenly, as in PyTorch.
