@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 build_dir="${NNKIT_BUILD_DIR:-build}"
 
 # libtorch-dev (LibTorch, for the parity suite and the benchmarks) is large; that is expected.
+# libopenblas0-pthread gives LibTorch a real BLAS (Debian falls back to the slow reference BLAS
+# otherwise), so the benchmarks compare nnkit with LibTorch at its best.
 packages=(build-essential cmake ninja-build ccache libeigen3-dev libfmt-dev nlohmann-json3-dev
-          libgtest-dev googletest libtorch-dev python3-torch python3-numpy)
+          libgtest-dev googletest libtorch-dev python3-torch python3-numpy libopenblas0-pthread)
 
 if [ "${NNKIT_SKIP_APT:-0}" != 1 ]; then
   missing=()

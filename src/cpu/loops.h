@@ -128,6 +128,21 @@ template <typename Out, typename... In, typename F>
 void kernel(const Tensor& out, const std::array<const Tensor*, sizeof...(In)>& ins, F f) {
   constexpr size_t N = sizeof...(In) + 1;
   const Shape& sizes = out.sizes();
+  // Fast path, the common case: every operand contiguous with the output's shape. No loop
+  // plan, no stride vectors; this is most of a tiny op's cost otherwise.
+  bool flat = out.is_contiguous();
+  for (size_t k = 0; k + 1 < N && flat; ++k) flat = ins[k]->is_contiguous() && ins[k]->sizes() == sizes;
+  if (flat) {
+    const int64_t n = out.numel();
+    Out* o = static_cast<Out*>(out.raw_data());
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      std::tuple<const In*...> in{static_cast<const In*>(ins[I]->raw_data())...};
+      parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) o[i] = f(std::get<I>(in)[i]...);
+      });
+    }(std::index_sequence_for<In...>{});
+    return;
+  }
   std::array<Shape, N> strides;
   strides[0] = out.strides();
   for (size_t k = 1; k < N; ++k) strides[k] = broadcast_strides(*ins[k - 1], sizes);

@@ -46,18 +46,24 @@ FeatureExtractor::Scope FeatureExtractor::capture() {
 }
 
 const OrderedDict<Tensor>& FeatureExtractor::features() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (policy_ == Capture::Detach) {
-    for (auto& [k, t] : features_) {
-      uint32_t& v = versions_.at(k);
-      if (t.version() != v) {
-        std::cerr << "[FeatureExtractor] warning: feature '" << k
-                  << "' was modified in place after it was captured (an in-place layer or op reused its memory); "
-                     "its values are not what the module produced. Use nn::Capture::DetachClone.\n";
-        v = t.version();  // warn once per change
+  std::vector<std::string> modified;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (policy_ == Capture::Detach) {
+      for (auto& [k, t] : features_) {
+        uint32_t& v = versions_.at(k);
+        if (t.version() != v) {
+          modified.push_back(k);
+          v = t.version();  // warn once per change
+        }
       }
     }
   }
+  // Outside the lock: a warning handler may look at the features again.
+  for (const auto& k : modified)
+    warn("[FeatureExtractor] feature '" + k +
+         "' was modified in place after it was captured (an in-place layer or op reused its memory); "
+         "its values are not what the module produced. Use nn::Capture::DetachClone.");
   return features_;
 }
 

@@ -180,6 +180,19 @@ HookHandle register_module_full_backward_hook(BackwardHook hook) {
   return add_hook(global_hooks(), &Module::Hooks::backward, std::move(hook), false, true);
 }
 
+// The common call: one tensor in, no hooks anywhere. Straight to forward(), no TensorList.
+Tensor Module::operator()(const Tensor& x) {
+  if (unregistered_.empty() && !(hooks_ && !hooks_->empty()) &&
+      global_hook_count.load(std::memory_order_relaxed) == 0) [[likely]] {
+    internal::CallGuard guard(this);
+    check_input(x, 0);
+    return forward(x);
+  }
+  TensorList out = call(TensorList{x});
+  if (out.size() != 1) fail("returned " + std::to_string(out.size()) + " outputs; call it with a TensorList to get them all");
+  return std::move(out[0]);
+}
+
 TensorList Module::call(TensorList inputs) {
   if (!unregistered_.empty()) [[unlikely]]
     internal::check_unregistered(*this, unregistered_);

@@ -2,6 +2,7 @@
 // guard rails of the module contract.
 #include "nnkit/nn/module.h"
 
+#include <utility>
 #include <cxxabi.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <typeinfo>
 #include <unordered_set>
 
+#include "core/tls.h"
 #include "autograd/function.h"
 #include "nnkit/ops.h"
 #include "nn/internal.h"
@@ -25,9 +27,9 @@ void throw_empty_ptr() {
 
 // ---- thread-local call and construction state ----
 namespace {
-thread_local std::vector<const Module*> call_stack;
-thread_local bool allow_creation_in_forward = false;
-thread_local detail::ConstructionScope* current_scope = nullptr;
+NNKIT_TLS thread_local std::vector<const Module*> call_stack;
+NNKIT_TLS thread_local bool allow_creation_in_forward = false;
+NNKIT_TLS thread_local detail::ConstructionScope* current_scope = nullptr;
 
 std::string demangle(const char* mangled) {
   int status = 0;
@@ -440,45 +442,64 @@ std::string Module::repr() const {
 std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }
 
 // ---- computation ----
-Tensor Module::forward(const Tensor&) {
-  fail("forward(const Tensor&) is not implemented; override forward(const Tensor&) for a single input, or "
-       "forward_list(const TensorList&) for several");
+// forward and forward_list default to each other, so a module overrides whichever fits; this
+// marks the module whose forward() is already falling back to forward_list on this thread.
+namespace {
+NNKIT_TLS thread_local const Module* falling_back_to_list = nullptr;
+}
+
+Tensor Module::forward(const Tensor& x) {
+  if (falling_back_to_list == this)
+    fail("neither forward(const Tensor&) nor forward_list(const TensorList&) is implemented; override "
+         "forward(const Tensor&) for a single input, or forward_list(const TensorList&) for several");
+  const Module* saved = std::exchange(falling_back_to_list, this);
+  TensorList out;
+  try {
+    out = forward_list(TensorList{x});
+  } catch (...) {
+    falling_back_to_list = saved;
+    throw;
+  }
+  falling_back_to_list = saved;
+  if (out.size() != 1) fail("returned " + std::to_string(out.size()) + " outputs; call it with a TensorList to get them all");
+  return std::move(out[0]);
 }
 
 TensorList Module::forward_list(const TensorList& inputs) {
+  if (falling_back_to_list == this)
+    fail("neither forward(const Tensor&) nor forward_list(const TensorList&) is implemented; override "
+         "forward(const Tensor&) for a single input, or forward_list(const TensorList&) for several");
   if (inputs.size() != 1)
     fail("called with " + std::to_string(inputs.size()) +
          " inputs but only forward(const Tensor&) is implemented; override forward_list for several inputs");
   return {forward(inputs[0])};
 }
 
-Tensor Module::operator()(const Tensor& x) {
-  TensorList out = call(TensorList{x});
-  if (out.size() != 1) fail("returned " + std::to_string(out.size()) + " outputs; call it with a TensorList to get them all");
-  return std::move(out[0]);
-}
-
 TensorList Module::operator()(const TensorList& inputs) { return call(inputs); }
 
-void Module::check_inputs(const TensorList& inputs) const {
-  const Tensor* ref = nullptr;
-  for (auto& [n, p] : parameters_)
-    if (p.defined() && p.is_floating_point()) {
-      ref = &p;
-      break;
-    }
+namespace {
+const Tensor* reference_parameter(const OrderedDict<Tensor>& parameters) {
+  for (auto& [n, p] : parameters)
+    if (p.defined() && p.is_floating_point()) return &p;
+  return nullptr;
+}
+}  // namespace
+
+void Module::check_input(const Tensor& x, size_t i) const {
+  if (!x.defined() || !x.is_floating_point()) return;
+  const Tensor* ref = reference_parameter(parameters_);
   if (!ref) return;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& x = inputs[i];
-    if (!x.defined() || !x.is_floating_point()) continue;
-    if (x.device() != ref->device())
-      fail("input " + std::to_string(i) + " is on " + x.device().str() + " but the module's parameters are on " +
-           ref->device().str() + "; move the input with .to(device) or the module with ->to(device)");
-    if (x.dtype() != ref->dtype())
-      fail("input " + std::to_string(i) + " has dtype " + std::string(dtype_name(x.dtype())) +
-           " but the module's parameters have dtype " + std::string(dtype_name(ref->dtype())) +
-           "; convert the input with .to(dtype) or the module with ->to(dtype)");
-  }
+  if (x.device() != ref->device())
+    fail("input " + std::to_string(i) + " is on " + x.device().str() + " but the module's parameters are on " +
+         ref->device().str() + "; move the input with .to(device) or the module with ->to(device)");
+  if (x.dtype() != ref->dtype())
+    fail("input " + std::to_string(i) + " has dtype " + std::string(dtype_name(x.dtype())) +
+         " but the module's parameters have dtype " + std::string(dtype_name(ref->dtype())) +
+         "; convert the input with .to(dtype) or the module with ->to(dtype)");
+}
+
+void Module::check_inputs(const TensorList& inputs) const {
+  for (size_t i = 0; i < inputs.size(); ++i) check_input(inputs[i], i);
 }
 
 }  // namespace nnkit::nn

@@ -11,13 +11,10 @@ void Tensor::undefined_error() {
   detail::throw_error("[tensor] operation on an undefined tensor (a default-constructed nnkit::Tensor holds no data)");
 }
 
-int64_t Tensor::size(int64_t d) const {
-  NNKIT_CHECK(dim() > 0, "[size] dimension specified as ", d, " but tensor has no dimensions");
-  return sizes()[size_t(detail::wrap_dim(d, dim(), "size"))];
-}
-int64_t Tensor::stride(int64_t d) const {
-  NNKIT_CHECK(dim() > 0, "[stride] dimension specified as ", d, " but tensor has no dimensions");
-  return strides()[size_t(detail::wrap_dim(d, dim(), "stride"))];
+int64_t Tensor::dim_out_of_range(const char* op, int64_t d) const {
+  NNKIT_CHECK(dim() > 0, "[", op, "] dimension specified as ", d, " but tensor has no dimensions");
+  detail::wrap_dim(d, dim(), op);  // throws with the valid range
+  detail::throw_error(detail::concat("[", op, "] dimension ", d, " out of range"));
 }
 bool Tensor::is_alias_of(const Tensor& o) const {
   return defined() && o.defined() && impl()->storage().get() == o.impl()->storage().get();

@@ -160,6 +160,39 @@ TEST(TensorBasics, MatmulForms) {
   EXPECT_EQ(error_of([] { randn({2, 3}).matmul(randn({4, 5})); }), "[matmul] shapes [2, 3] and [4, 5] cannot be multiplied");
 }
 
+// The CPU GEMM has three regimes: a register-tiled loop for small products, and the packed,
+// blocked kernel whose tiles, K steps (KC = 512) and B panels (NC = 2048) have edges. Shapes
+// here cross every edge, with transposed (column-major) and sliced operands, in float32 and
+// float64, against a float64 reference loop.
+TEST(TensorBasics, MatmulEveryKernelRegimeMatchesReference) {
+  manual_seed(33);
+  struct Case {
+    int64_t m, k, n;
+    bool ta, tb;
+  };
+  for (Case c : {Case{3, 5, 7, false, false}, Case{17, 33, 9, true, false}, Case{40, 40, 40, false, true},
+                 Case{67, 1100, 45, false, false}, Case{129, 70, 2100, true, true}, Case{8, 600, 33, false, true}}) {
+    for (Dtype dt : {kFloat32, kFloat64}) {
+      Tensor a = c.ta ? randn({c.k, c.m}, {.dtype = dt}).t() : randn({c.m, c.k}, {.dtype = dt});
+      Tensor b = c.tb ? randn({c.n, c.k + 2}, {.dtype = dt}).narrow(1, 1, c.k).t() : randn({c.k, c.n}, {.dtype = dt});
+      Tensor out = a.mm(b);
+      auto av = a.contiguous().to(kFloat64).to_vector<double>(), bv = b.contiguous().to(kFloat64).to_vector<double>();
+      auto ov = out.to(kFloat64).to_vector<double>();
+      double worst = 0;
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = 0; j < c.n; ++j) {
+          double r = 0, mag = 0;
+          for (int64_t k = 0; k < c.k; ++k) {
+            r += av[size_t(i * c.k + k)] * bv[size_t(k * c.n + j)];
+            mag += std::abs(av[size_t(i * c.k + k)] * bv[size_t(k * c.n + j)]);
+          }
+          worst = std::max(worst, std::abs(ov[size_t(i * c.n + j)] - r) / (mag + 1e-30));
+        }
+      EXPECT_LT(worst, dt == kFloat32 ? 1e-5 : 1e-13) << c.m << "x" << c.k << "x" << c.n << " " << dt;
+    }
+  }
+}
+
 TEST(TensorBasics, CatStackSoftmax) {
   Tensor a = ones({2, 3}), b = zeros({1, 3});
   Tensor c = cat({a, b}, 0);

@@ -2,6 +2,7 @@
 // A minimal intrusive reference-counted pointer: one allocation per object, a handle the size
 // of a pointer. Tensor and Storage use it so that copying a Tensor is one atomic increment.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
@@ -14,6 +15,10 @@ class RefCounted {
   RefCounted& operator=(const RefCounted&) = delete;
   virtual ~RefCounted() = default;
   uint32_t use_count() const { return refs_.load(std::memory_order_relaxed); }
+  // Tensor impls and storages are created and dropped at every op: they come from nnkit's
+  // per-thread block cache, not from malloc (src/core/core.cpp).
+  static void* operator new(size_t bytes);
+  static void operator delete(void* p, size_t bytes) noexcept;
 
  private:
   template <typename T> friend class IntrusivePtr;

@@ -3,6 +3,7 @@
 // counter lives here, so every view (and detach()) sees in-place changes, as in PyTorch.
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 #include "nnkit/core/device.h"
@@ -26,11 +27,14 @@ class Storage : public RefCounted {
 
  private:
   Storage() = default;
+  enum class Kind : uint8_t { CpuBlock, Cuda, Wrapped };
   void* data_ = nullptr;
+  size_t block_bytes_ = 0;  // CpuBlock: the size of the block handed out by the allocator
+  Kind kind_ = Kind::Wrapped;
   size_t nbytes_ = 0;
   Device device_;
   std::atomic<uint32_t> version_{0};
-  std::function<void(void*)> deleter_;
+  std::function<void(void*)> deleter_;  // Wrapped only
 };
 
 // Returns the CPU blocks nnkit keeps for reuse to the system.

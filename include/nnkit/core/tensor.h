@@ -59,9 +59,22 @@ class Tensor {
   // ---- metadata ----
   const Shape& sizes() const { return checked()->sizes(); }
   const Shape& shape() const { return sizes(); }
-  int64_t size(int64_t dim) const;
+  // Negative dims count from the end; an out-of-range dim is an nnkit::Error.
+  int64_t size(int64_t dim) const {
+    const Shape& s = sizes();
+    const int64_t n = static_cast<int64_t>(s.size());
+    const int64_t d = dim < 0 ? dim + n : dim;
+    if (d >= 0 && d < n) [[likely]] return s[static_cast<size_t>(d)];
+    return dim_out_of_range("size", dim);
+  }
   const Shape& strides() const { return checked()->strides(); }
-  int64_t stride(int64_t dim) const;
+  int64_t stride(int64_t dim) const {
+    const Shape& s = strides();
+    const int64_t n = static_cast<int64_t>(s.size());
+    const int64_t d = dim < 0 ? dim + n : dim;
+    if (d >= 0 && d < n) [[likely]] return s[static_cast<size_t>(d)];
+    return dim_out_of_range("stride", dim);
+  }
   int64_t dim() const { return static_cast<int64_t>(sizes().size()); }
   int64_t numel() const { return checked()->numel(); }
   int64_t storage_offset() const { return checked()->offset(); }
@@ -265,6 +278,7 @@ class Tensor {
     return impl_.get();
   }
   [[noreturn]] static void undefined_error();
+  [[noreturn]] int64_t dim_out_of_range(const char* op, int64_t dim) const;
   RemovableHandle register_hook_impl(TensorHook hook) const;
   template <typename T>
   auto item_double_or_int() const {

@@ -271,6 +271,7 @@ class Module : public std::enable_shared_from_this<Module> {
   friend class ModuleAccess;
   TensorList call(TensorList inputs);
   void check_inputs(const TensorList& inputs) const;
+  void check_input(const Tensor& x, size_t index) const;
   void move_tensors(std::optional<Device> device, std::optional<Dtype> dtype);
 
   OrderedDict<Tensor> parameters_;

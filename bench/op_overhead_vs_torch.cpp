@@ -1,0 +1,84 @@
+// Per-op overhead on tiny tensors and large-GEMM throughput: nnkit vs LibTorch in one run.
+// Same thread count for both; each number is the median of 7 timed batches after warm-up.
+#include <omp.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <nnkit/nnkit.h>
+#include <vector>
+
+// LibTorch on Debian does its GEMMs in the system BLAS (OpenBLAS once libopenblas0-pthread is
+// installed, as scripts/setup.sh does), which runs its own threads: torch::set_num_threads does
+// not reach them. This does, when OpenBLAS is the BLAS loaded.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
+namespace {
+void set_threads(int n) {
+  omp_set_num_threads(n);
+  torch::set_num_threads(n);
+  if (openblas_set_num_threads) openblas_set_num_threads(n);
+}
+
+// Nanoseconds per call of f, median over batches.
+double ns_per_call(const std::function<void()>& f, int inner) {
+  for (int i = 0; i < inner; ++i) f();
+  std::vector<double> t;
+  for (int b = 0; b < 7; ++b) {
+    auto a = std::chrono::steady_clock::now();
+    for (int i = 0; i < inner; ++i) f();
+    t.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - a).count() / inner);
+  }
+  std::sort(t.begin(), t.end());
+  return t[3];
+}
+
+void row(const char* name, double nk, double th, const char* unit = "ns") {
+  std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, nk, unit, th, unit, nk / th);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  set_threads(threads);
+  const int N = 20000;
+
+  nnkit::Tensor a = nnkit::randn({16}), b = nnkit::randn({16});
+  torch::Tensor ta = torch::randn({16}), tb = torch::randn({16});
+  nnkit::Tensor m = nnkit::randn({16, 16}), m2 = nnkit::randn({16, 16});
+  torch::Tensor tm = torch::randn({16, 16}), tm2 = torch::randn({16, 16});
+  nnkit::Tensor ga = nnkit::randn({16}, {.requires_grad = true}), gb = nnkit::randn({16}, {.requires_grad = true});
+  torch::Tensor tga = torch::randn({16}, torch::requires_grad()), tgb = torch::randn({16}, torch::requires_grad());
+  nnkit::Tensor gm = nnkit::randn({16, 16}, {.requires_grad = true}), gm2 = nnkit::randn({16, 16}, {.requires_grad = true});
+  torch::Tensor tgm = torch::randn({16, 16}, torch::requires_grad()), tgm2 = torch::randn({16, 16}, torch::requires_grad());
+
+  std::printf("Tiny-op overhead (16 elements, 16x16 matmul), %d thread(s), median of 7 x %d calls\n\n", threads, N);
+  std::printf("| op | nnkit | LibTorch | ratio nnkit/LibTorch |\n|---|---|---|---|\n");
+  row("add, no grad", ns_per_call([&] { nnkit::Tensor c = a + b; }, N), ns_per_call([&] { torch::Tensor c = ta + tb; }, N));
+  row("mul, no grad", ns_per_call([&] { nnkit::Tensor c = a * b; }, N), ns_per_call([&] { torch::Tensor c = ta * tb; }, N));
+  row("matmul 16x16, no grad", ns_per_call([&] { nnkit::Tensor c = m.matmul(m2); }, N),
+      ns_per_call([&] { torch::Tensor c = tm.matmul(tm2); }, N));
+  row("add, inputs require grad", ns_per_call([&] { nnkit::Tensor c = ga + gb; }, N),
+      ns_per_call([&] { torch::Tensor c = tga + tgb; }, N));
+  row("mul, inputs require grad", ns_per_call([&] { nnkit::Tensor c = ga * gb; }, N),
+      ns_per_call([&] { torch::Tensor c = tga * tgb; }, N));
+  row("matmul 16x16 fwd+bwd", ns_per_call([&] { gm.matmul(gm2).sum().backward(); }, N / 4),
+      ns_per_call([&] { tgm.matmul(tgm2).sum().backward(); }, N / 4));
+
+  // Large GEMM throughput, single-threaded and on two threads (this project's CI machines have
+  // two cores).
+  nnkit::Tensor A = nnkit::randn({1024, 1024}), B = nnkit::randn({1024, 1024});
+  torch::Tensor TA = torch::randn({1024, 1024}), TB = torch::randn({1024, 1024});
+  double flop = 2.0 * 1024 * 1024 * 1024;
+  std::printf("\nLibTorch's BLAS: %s\n", openblas_set_num_threads ? "OpenBLAS" : "not OpenBLAS (reference BLAS is slow)");
+  std::printf("\n| large GEMM 1024^3 | nnkit GFLOP/s | LibTorch GFLOP/s | nnkit/LibTorch |\n|---|---|---|---|\n");
+  for (int T : {1, 2}) {
+    set_threads(T);
+    double nk = flop / ns_per_call([&] { nnkit::Tensor c = A.mm(B); }, 5);
+    double th = flop / ns_per_call([&] { torch::Tensor c = TA.mm(TB); }, 5);
+    std::printf("| %d thread%s | %.0f | %.0f | %.2f |\n", T, T > 1 ? "s" : "", nk, th, nk / th);
+  }
+  return 0;
+}
