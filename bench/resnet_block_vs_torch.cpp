@@ -14,6 +14,9 @@
 
 namespace nn = nnkit::nn;
 
+// OpenBLAS (LibTorch's BLAS once libopenblas0-pthread is installed) runs its own threads.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 namespace {
 double median_ms(const std::function<void()>& f, int reps) {
   f();  // warm-up
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   int reps = argc > 3 ? std::atoi(argv[3]) : 7;
   omp_set_num_threads(threads);
   torch::set_num_threads(threads);
+  if (openblas_set_num_threads) openblas_set_num_threads(threads);
   nnkit::manual_seed(0);
   torch::manual_seed(0);
 

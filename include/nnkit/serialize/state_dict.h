@@ -34,6 +34,13 @@ void save(const StateDict& state, const std::string& path, const std::map<std::s
 StateDict load(const std::string& path);
 // The same from bytes in memory (what `load` parses; also the fuzzing entry point).
 StateDict load_safetensors_bytes(const std::string& bytes, std::map<std::string, std::string>* metadata = nullptr);
+// Reads a state dict written by PyTorch's torch.save(model.state_dict()) (the zip format of
+// PyTorch >= 1.6) with a restricted unpickler: only OrderedDicts of float32/float64/int64/bool
+// tensors are accepted, nothing in the file is executed, and every malformed or unexpected
+// file is an nnkit::Error. Load the result with Module::load_state_dict.
+StateDict load_pytorch(const std::string& path);
+StateDict load_pytorch_bytes(const std::string& bytes);
+
 std::string save_safetensors_bytes(const StateDict& state, const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace nnkit

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Interop files between PyTorch and nnkit (run by ctest; needs python3 with torch).
+
+  pytorch_files.py make OUT_DIR
+      Writes, for a ResNet basic block (64 -> 128 channels, stride 2, BatchNorm, projection
+      skip) and a small CNN, with fixed seeds:
+        <model>.pt                 torch.save(model.state_dict())
+        <model>.safetensors        the same state dict in Python safetensors' layout (the
+                                   `safetensors` package is not in Debian 12, so this writes its
+                                   layout by hand: tensors sorted by dtype size then name, JSON
+                                   header with sorted keys, padded with spaces to 8 bytes)
+        <model>_io.safetensors     a fixed input and PyTorch's outputs for it, in eval mode
+                                   ("output_eval") and train mode ("output_train"), plus the
+                                   BatchNorm running stats after that train step
+  pytorch_files.py verify OUT_DIR
+      Reads <model>_from_nnkit.safetensors (written by nnkit's test: the state dict and
+      nnkit's eval output), loads it into the PyTorch model and checks PyTorch reproduces the
+      output. Exit status 0 on success.
+"""
+import json
+import struct
+import sys
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+
+
+class ResNetBlock(nn.Module):
+    # Same names as nnkit's examples/resnet_block.cpp and tests/interop/pytorch_interop_test.cpp.
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(cout)
+        self.act1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(cout)
+        if stride != 1 or cin != cout:
+            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        else:
+            self.skip = nn.Identity()
+        self.act2 = nn.ReLU()
+
+    def forward(self, x):
+        out = self.act1(self.norm1(self.conv1(x)))
+        out = self.norm2(self.conv2(out))
+        return self.act2(out + self.skip(x))
+
+
+def small_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(16, 10))
+
+
+MODELS = {
+    "resnet_block": (lambda: ResNetBlock(64, 128, 2), (2, 64, 16, 16)),
+    "small_cnn": (small_cnn, (4, 3, 12, 12)),
+}
+
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
+FROM_ST = {v: k for k, v in DTYPES.items()}
+
+
+def randomize(model, seed):
+    # Non-trivial BatchNorm parameters and running stats, so loading them matters.
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.num_batches_tracked.fill_(7)
+
+
+def save_safetensors(tensors, path):
+    # Python safetensors' order: by dtype size (descending), then name.
+    names = sorted(tensors, key=lambda k: (-tensors[k].element_size(), k))
+    header, offset, blobs = {}, 0, []
+    for k in names:
+        t = tensors[k].detach().contiguous()
+        data = t.numpy().tobytes() if t.dtype != torch.bool else t.to(torch.uint8).numpy().tobytes()
+        header[k] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    h = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def load_safetensors(path):
+    import numpy as np
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = OrderedDict()
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        b, e = v["data_offsets"]
+        dt = FROM_ST[v["dtype"]]
+        np_dt = {torch.float32: np.float32, torch.float64: np.float64, torch.int64: np.int64, torch.bool: np.bool_}[dt]
+        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=np_dt).copy()).reshape(v["shape"])
+    return out
+
+
+def make(out_dir):
+    for i, (name, (build, shape)) in enumerate(MODELS.items()):
+        torch.manual_seed(100 + i)
+        model = build()
+        randomize(model, 200 + i)
+        sd = model.state_dict()
+        torch.save(sd, f"{out_dir}/{name}.pt")
+        save_safetensors(sd, f"{out_dir}/{name}.safetensors")
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(300 + i))
+        model.eval()
+        with torch.no_grad():
+            y_eval = model(x)
+        model.train()
+        with torch.no_grad():
+            y_train = model(x)
+        io = {"input": x, "output_eval": y_eval, "output_train": y_train}
+        for k, v in model.state_dict().items():
+            if "running" in k or "num_batches" in k:
+                io["after_train." + k] = v
+        save_safetensors(io, f"{out_dir}/{name}_io.safetensors")
+    print(f"pytorch_files: wrote {len(MODELS)} models to {out_dir} (torch {torch.__version__})")
+
+
+def verify(out_dir):
+    ok = True
+    for name, (build, _) in MODELS.items():
+        got = load_safetensors(f"{out_dir}/{name}_from_nnkit.safetensors")
+        x, y_nnkit = got.pop("input"), got.pop("output_eval")
+        model = build()
+        model.load_state_dict(got, strict=True)
+        model.eval()
+        with torch.no_grad():
+            y = model(x)
+        err = ((y - y_nnkit).abs().max() / y.abs().max().clamp_min(1e-30)).item()
+        print(f"pytorch_files verify: {name}: PyTorch on nnkit's file, max rel. error {err:.2e}")
+        ok = ok and err <= 1e-5
+    return ok
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("make", "verify"):
+        print(__doc__)
+        sys.exit(2)
+    torch.set_num_threads(1)
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    else:
+        sys.exit(0 if verify(sys.argv[2]) else 1)
