@@ -87,25 +87,20 @@ void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   // Eight rows at a time: eight independent accumulator chains in registers hide the FMA
   // latency; then four, then one.
   for (; i0 + 8 <= M; i0 += 8) {
-    // The 8 x K panel of A, k-major, so the eight broadcasts per k read fixed offsets (with
-    // A's strides in the loop the compiler runs out of registers for the addresses).
-    T* ap = packed::scratch<T>(1, 8 * K);
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t r = 0; r < 8; ++r) ap[k * 8 + r] = A[(i0 + r) * a_rs + k * a_cs];
     for (int64_t j0 = 0; j0 < N; j0 += W) {
       const int64_t cols = std::min<int64_t>(W, N - j0);
       Vec c0 = {}, c1 = {}, c2 = {}, c3 = {}, c4 = {}, c5 = {}, c6 = {}, c7 = {};
-      const T* a = ap;
-      for (int64_t k = 0; k < K; ++k, a += 8) {
+      const T* a = A + i0 * a_rs;
+      for (int64_t k = 0; k < K; ++k, a += a_cs) {
         const Vec bv = load_b(k, j0, cols);
         c0 += a[0] * bv;
-        c1 += a[1] * bv;
-        c2 += a[2] * bv;
-        c3 += a[3] * bv;
-        c4 += a[4] * bv;
-        c5 += a[5] * bv;
-        c6 += a[6] * bv;
-        c7 += a[7] * bv;
+        c1 += a[a_rs] * bv;
+        c2 += a[2 * a_rs] * bv;
+        c3 += a[3 * a_rs] * bv;
+        c4 += a[4 * a_rs] * bv;
+        c5 += a[5 * a_rs] * bv;
+        c6 += a[6 * a_rs] * bv;
+        c7 += a[7 * a_rs] * bv;
       }
       store(c0, i0, j0, cols);
       store(c1, i0 + 1, j0, cols);

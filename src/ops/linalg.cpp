@@ -40,8 +40,9 @@ std::pair<int64_t, int64_t> mat_strides(const Tensor& m) {
 void mm_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
   Tensor A = gemm_ready(a), B = gemm_ready(b);
   int64_t M = A.size(0), K = A.size(1), N = B.size(1);
-  auto [a_rs, a_cs] = mat_strides(A);
-  auto [b_rs, b_cs] = mat_strides(B);
+  // (plain variables, not structured bindings: clang < 16 cannot capture those in a lambda)
+  const auto a_st = mat_strides(A), b_st = mat_strides(B);
+  const int64_t a_rs = a_st.first, a_cs = a_st.second, b_rs = b_st.first, b_cs = b_st.second;
   detail::dispatch_numeric(out.dtype(), "mm", [&]<typename T>() {
     cpu::gemm<T>(M, N, K, A.data_ptr<T>(), a_rs, a_cs, B.data_ptr<T>(), b_rs, b_cs, out.data_ptr<T>(), N);
   });
