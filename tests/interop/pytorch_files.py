@@ -133,7 +133,49 @@ def make(out_dir):
             if "running" in k or "num_batches" in k:
                 io["after_train." + k] = v
         save_safetensors(io, f"{out_dir}/{name}_io.safetensors")
+    schedules(out_dir)
     print(f"pytorch_files: wrote {len(MODELS)} models to {out_dir} (torch {torch.__version__})")
+
+
+def schedules(out_dir):
+    """Learning rates of PyTorch's schedulers over 30 steps (two parameter groups), and
+    clip_grad_norm_ results, as JSON for nnkit's scheduler test."""
+    from torch.optim import lr_scheduler as S
+
+    def run(make, steps=30):
+        p1, p2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([{"params": [p1], "lr": 0.1}, {"params": [p2], "lr": 0.02}], lr=0.1)
+        sched = make(opt)
+        lrs = [[g["lr"] for g in opt.param_groups]]
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+            lrs.append([g["lr"] for g in opt.param_groups])
+        return lrs
+
+    out = {
+        "StepLR": run(lambda o: S.StepLR(o, step_size=7, gamma=0.5)),
+        "MultiStepLR": run(lambda o: S.MultiStepLR(o, milestones=[3, 10, 20], gamma=0.3)),
+        "CosineAnnealingLR": run(lambda o: S.CosineAnnealingLR(o, T_max=30, eta_min=0.001)),
+        "LinearLR": run(lambda o: S.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=8)),
+        "OneCycleLR": run(lambda o: S.OneCycleLR(o, max_lr=[0.5, 0.1], total_steps=31, cycle_momentum=False), 30),
+        "OneCycleLR_three_phase_linear": run(lambda o: S.OneCycleLR(
+            o, max_lr=[0.5, 0.1], total_steps=31, cycle_momentum=False, three_phase=True, anneal_strategy="linear"), 30),
+        "Warmup_then_cosine": run(lambda o: S.SequentialLR(
+            o, [S.LinearLR(o, start_factor=0.1, total_iters=5), S.CosineAnnealingLR(o, T_max=25)], milestones=[5])),
+    }
+    torch.manual_seed(5)
+    grads = [torch.randn(3, 4) * 3, torch.randn(5)]
+    clip = {}
+    for norm_type in (2.0, 1.0, float("inf")):
+        ps = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+        for p, g in zip(ps, grads):
+            p.grad = g.clone()
+        total = torch.nn.utils.clip_grad_norm_(ps, max_norm=1.5, norm_type=norm_type)
+        clip[str(norm_type)] = {"total": total.item(), "grads": [p.grad.flatten().tolist() for p in ps]}
+    out["clip_grad_norm"] = {"grads": [g.flatten().tolist() for g in grads], "results": clip}
+    with open(f"{out_dir}/schedules.json", "w") as f:
+        json.dump(out, f)
 
 
 def verify(out_dir):

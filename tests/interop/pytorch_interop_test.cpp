@@ -7,6 +7,7 @@
 // The directory comes from NNKIT_INTEROP_DIR; without it (no Python/torch) the tests skip.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <nnkit/nnkit.h>
@@ -169,5 +170,95 @@ TEST(PyTorchLoader, RejectsWhatIsNotAStateDict) {
     std::string m = good;
     m[i] = char(m[i] ^ 0x5a);
     (void)error_of(m);
+  }
+}
+
+// ---- learning-rate schedules and gradient clipping, against PyTorch's (schedules.json) ----
+#include <nlohmann/json.hpp>
+
+namespace {
+nlohmann::json schedules() {
+  std::ifstream f(dir() + "/schedules.json");
+  return nlohmann::json::parse(f);
+}
+struct TwoGroups {
+  Tensor p1 = zeros({1}, {.requires_grad = true}), p2 = zeros({1}, {.requires_grad = true});
+  optim::SGD opt{std::vector<optim::ParamGroup<optim::SGDOptions>>{{{p1}, optim::SGDOptions{.lr = 0.1}},
+                                                                   {{p2}, optim::SGDOptions{.lr = 0.02}}},
+                 optim::SGDOptions{.lr = 0.1}};
+};
+void expect_schedule(const nlohmann::json& want, optim::Optimizer& opt, optim::LRScheduler& s, const std::string& name) {
+  ASSERT_EQ(want.size(), 31u);
+  for (size_t step = 0; step < want.size(); ++step) {
+    if (step > 0) {
+      opt.step();
+      s.step();
+    }
+    for (size_t g = 0; g < 2; ++g) {
+      const double w = want[step][g].get<double>();
+      EXPECT_NEAR(opt.lr(g), w, 1e-12 * std::max(1.0, std::abs(w))) << name << " step " << step << " group " << g;
+    }
+  }
+}
+}  // namespace
+
+TEST(PyTorchSchedules, LearningRatesMatchPyTorchStepForStep) {
+  if (dir().empty()) GTEST_SKIP() << "NNKIT_INTEROP_DIR not set";
+  nlohmann::json j = schedules();
+  {
+    TwoGroups t;
+    optim::StepLR s(t.opt, 7, 0.5);
+    expect_schedule(j["StepLR"], t.opt, s, "StepLR");
+  }
+  {
+    TwoGroups t;
+    optim::MultiStepLR s(t.opt, {3, 10, 20}, 0.3);
+    expect_schedule(j["MultiStepLR"], t.opt, s, "MultiStepLR");
+  }
+  {
+    TwoGroups t;
+    optim::CosineAnnealingLR s(t.opt, 30, 0.001);
+    expect_schedule(j["CosineAnnealingLR"], t.opt, s, "CosineAnnealingLR");
+  }
+  {
+    TwoGroups t;
+    optim::LinearLR s(t.opt, 0.25, 1.0, 8);
+    expect_schedule(j["LinearLR"], t.opt, s, "LinearLR");
+  }
+  {
+    TwoGroups t;
+    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31});
+    expect_schedule(j["OneCycleLR"], t.opt, s, "OneCycleLR");
+  }
+  {
+    TwoGroups t;
+    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31, .cos_anneal = false, .three_phase = true});
+    expect_schedule(j["OneCycleLR_three_phase_linear"], t.opt, s, "OneCycleLR three-phase linear");
+  }
+  {
+    TwoGroups t;
+    auto warmup = std::make_shared<optim::LinearLR>(t.opt, 0.1, 1.0, 5);
+    auto cosine = std::make_shared<optim::CosineAnnealingLR>(t.opt, 25);
+    optim::SequentialLR s(t.opt, {warmup, cosine}, {5});
+    expect_schedule(j["Warmup_then_cosine"], t.opt, s, "LinearLR warmup then cosine");
+  }
+}
+
+TEST(PyTorchSchedules, ClipGradNormMatchesPyTorch) {
+  if (dir().empty()) GTEST_SKIP() << "NNKIT_INTEROP_DIR not set";
+  nlohmann::json j = schedules()["clip_grad_norm"];
+  for (auto& [norm_key, result] : j["results"].items()) {
+    const double norm_type = norm_key == "inf" ? INFINITY : std::stod(norm_key);
+    TensorList ps = {zeros({3, 4}, {.requires_grad = true}), zeros({5}, {.requires_grad = true})};
+    for (size_t i = 0; i < 2; ++i)
+      ps[i].set_grad(from_vector(j["grads"][i].get<std::vector<float>>(), ps[i].sizes()));
+    double total = optim::clip_grad_norm_(ps, 1.5, norm_type);
+    EXPECT_NEAR(total, result["total"].get<double>(), 1e-5 * result["total"].get<double>()) << norm_key;
+    for (size_t i = 0; i < 2; ++i) {
+      auto want = result["grads"][i].get<std::vector<float>>();
+      auto got = ps[i].grad().to_vector<float>();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < got.size(); ++k) EXPECT_NEAR(got[k], want[k], 1e-6) << norm_key;
+    }
   }
 }

@@ -2,9 +2,7 @@
 // Stochastic gradient descent with PyTorch's update rule (torch.optim.SGD):
 //   g = grad (+ weight_decay * p);  momentum: b = momentum * b + (1 - dampening) * g (b = g on
 //   the first step);  nesterov: g = g + momentum * b, else g = b;  p -= lr * g (+= if maximize).
-#include <vector>
-
-#include "nnkit/core/tensor.h"
+#include "nnkit/optim/optimizer.h"
 
 namespace nnkit::optim {
 
@@ -17,21 +15,16 @@ struct SGDOptions {
   bool maximize = false;
 };
 
-class SGD {
+class SGD : public detail::Impl<SGDOptions> {
  public:
-  SGD(TensorList params, const SGDOptions& options);
-  void zero_grad(bool set_to_none = true);
-  void step();
-  const SGDOptions& options() const { return options_; }
-  SGDOptions& options() { return options_; }
-  const TensorList& params() const { return params_; }
-  // Momentum buffers, one per parameter (undefined until its first step).
-  const TensorList& momentum_buffers() const { return buffers_; }
+  SGD(TensorList params, const SGDOptions& options)
+      : SGD(std::vector<ParamGroup<SGDOptions>>{{std::move(params), std::nullopt}}, options) {}
+  SGD(std::vector<ParamGroup<SGDOptions>> groups, const SGDOptions& defaults);
+  void step() override;
 
- private:
-  TensorList params_;
-  TensorList buffers_;
-  SGDOptions options_;
+ protected:
+  std::vector<std::pair<std::string, double>> group_options(size_t g) const override;
+  void set_group_options(size_t g, const std::map<std::string, double>& v) override;
 };
 
 }  // namespace nnkit::optim
