@@ -8,3 +8,4 @@
 #include "nnkit/nn/layers.h"
 #include "nnkit/nn/linear.h"
 #include "nnkit/nn/module.h"
+#include "nnkit/nn/more_layers.h"

@@ -55,6 +55,21 @@ Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, double exponent);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
+// ---- indexing (int64 indices; negative ones count from the end) ----
+// out = x with dimension `dim` taken at `index` (1-D): PyTorch's index_select.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// base with source's slices added at `index` along `dim` (out of place).
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
+// out[i][j] = x[i][index[i][j]] (dim = 1), for any rank: PyTorch's gather.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// base with source added at the gathered positions (out of place): PyTorch's scatter_add.
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
+// Reverses the order of elements along `dims` (a copy).
+Tensor flip(const Tensor& x, const Shape& dims);
+// torch.nn.functional.pad: pads = (last_before, last_after, 2nd_last_before, ...); modes
+// "constant" (negative pads crop), "reflect", "replicate", "circular".
+Tensor pad(const Tensor& x, const Shape& pads, std::string_view mode = "constant", double value = 0);
+
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& condition, const Tensor& a, double b);
 Tensor where(const Tensor& condition, double a, const Tensor& b);
@@ -70,6 +85,8 @@ Tensor neg(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);  // log(1 + x), accurate near 0
+Tensor expm1(const Tensor& x);  // exp(x) - 1, accurate near 0
 Tensor sqrt(const Tensor& x);
 Tensor rsqrt(const Tensor& x);
 Tensor sin(const Tensor& x);

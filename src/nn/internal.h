@@ -4,7 +4,15 @@
 #include <utility>
 #include <vector>
 
+#include "nnkit/nn/functional.h"
 #include "nnkit/nn/module.h"
+
+namespace nnkit::nn {
+// Convolution with "same"/"valid"/explicit padding in any padding mode (src/nn/more_layers.cpp).
+Tensor padded_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, functional::Pair stride,
+                     const functional::Padding& padding, functional::Pair dilation, int64_t groups,
+                     const std::string& mode);
+}  // namespace nnkit::nn
 
 namespace nnkit::nn::internal {
 

@@ -1,5 +1,7 @@
 #include "nnkit/nn/layers.h"
 
+#include "nn/internal.h"
+
 #include <charconv>
 #include <cmath>
 
@@ -32,6 +34,11 @@ Conv2d::Conv2d(const Options& o) : options_(o) {
               "[Conv2d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
               ") must be divisible by groups (", o.groups, ")");
   NNKIT_CHECK(o.kernel_size.h > 0 && o.kernel_size.w > 0, "[Conv2d] kernel_size must be positive");
+  NNKIT_CHECK(o.padding_mode == "zeros" || o.padding_mode == "reflect" || o.padding_mode == "replicate" ||
+                  o.padding_mode == "circular",
+              "[Conv2d] padding_mode must be zeros, reflect, replicate or circular, got '", o.padding_mode, "'");
+  NNKIT_CHECK(o.padding.kind != Padding::Kind::Same || o.stride == Pair(1),
+              "[Conv2d] padding='same' is not supported for strided convolutions");
   weight = register_parameter("weight", empty({o.out_channels, o.in_channels / o.groups, o.kernel_size.h, o.kernel_size.w}));
   bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
   reset_parameters();
@@ -50,19 +57,21 @@ void Conv2d::reset_parameters() {
 Tensor Conv2d::forward(const Tensor& x) {
   if (x.dim() != 4 || x.size(1) != options_.in_channels)
     fail(nnkit::detail::concat("expected input [N, ", options_.in_channels, ", H, W], got shape ", x.sizes()));
-  return functional::conv2d(x, weight, bias,
-                            {.stride = options_.stride, .padding = options_.padding, .dilation = options_.dilation,
-                             .groups = options_.groups});
+  return padded_conv2d(x, weight, bias, options_.stride, options_.padding, options_.dilation, options_.groups,
+                       options_.padding_mode);
 }
 
 std::string Conv2d::extra_repr() const {
   const Options& o = options_;
   std::string s = std::to_string(o.in_channels) + ", " + std::to_string(o.out_channels) +
                   ", kernel_size=" + pair_str(o.kernel_size) + ", stride=" + pair_str(o.stride);
-  if (!(o.padding == Pair(0))) s += ", padding=" + pair_str(o.padding);
+  if (o.padding.kind == Padding::Kind::Same) s += ", padding=same";
+  else if (o.padding.kind == Padding::Kind::Valid) s += ", padding=valid";
+  else if (!(o.padding.value == Pair(0))) s += ", padding=" + pair_str(o.padding.value);
   if (!(o.dilation == Pair(1))) s += ", dilation=" + pair_str(o.dilation);
   if (o.groups != 1) s += ", groups=" + std::to_string(o.groups);
   if (!bias.defined()) s += ", bias=False";
+  if (o.padding_mode != "zeros") s += ", padding_mode=" + o.padding_mode;
   return s;
 }
 

@@ -271,7 +271,7 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
 }
 
 // ---- unary ----
-enum class Un { Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Erf, Square, Recip, Sign };
+enum class Un { Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Erf, Square, Recip, Sign };
 
 struct UnInfo {
   const char* name;
@@ -284,6 +284,8 @@ UnInfo un_info(Un op) {
     case Un::Abs: return {"abs", "AbsBackward0", false};
     case Un::Exp: return {"exp", "ExpBackward0", true};
     case Un::Log: return {"log", "LogBackward0", true};
+    case Un::Log1p: return {"log1p", "Log1PBackward0", true};
+    case Un::Expm1: return {"expm1", "Expm1Backward0", true};
     case Un::Sqrt: return {"sqrt", "SqrtBackward0", true};
     case Un::Rsqrt: return {"rsqrt", "RsqrtBackward0", true};
     case Un::Sin: return {"sin", "SinBackward0", true};
@@ -315,6 +317,8 @@ void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
         switch (op) {
           case Un::Exp: k([](T v) { return std::exp(v); }); break;
           case Un::Log: k([](T v) { return std::log(v); }); break;
+          case Un::Log1p: k([](T v) { return std::log1p(v); }); break;
+          case Un::Expm1: k([](T v) { return std::expm1(v); }); break;
           case Un::Sqrt: k([](T v) { return std::sqrt(v); }); break;
           case Un::Rsqrt: k([](T v) { return T(1) / std::sqrt(v); }); break;
           case Un::Sin: k([](T v) { return std::sin(v); }); break;
@@ -344,6 +348,8 @@ Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out
     case Un::Abs: return g * x.sign();
     case Un::Exp: return g * out;
     case Un::Log: return g / x;
+    case Un::Log1p: return g / (x + 1.0);
+    case Un::Expm1: return g * (out + 1.0);
     case Un::Sqrt: return g / (out * 2.0);
     case Un::Rsqrt: return g * out.pow(3.0) * -0.5;
     case Un::Sin: return g * x.cos();
@@ -387,9 +393,9 @@ Tensor unary(const Tensor& x_in, Un op) {
   Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
   detail::dispatch_numeric(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
   if (!needs_grad(x)) return out;
-  bool needs_x = op != Un::Exp && op != Un::Tanh && op != Un::Sigmoid && op != Un::Sqrt && op != Un::Rsqrt &&
-                 op != Un::Relu && op != Un::Recip && op != Un::Neg;
-  bool needs_out = op == Un::Exp || op == Un::Tanh || op == Un::Sigmoid || op == Un::Sqrt || op == Un::Rsqrt ||
+  bool needs_x = op != Un::Exp && op != Un::Expm1 && op != Un::Tanh && op != Un::Sigmoid && op != Un::Sqrt &&
+                 op != Un::Rsqrt && op != Un::Relu && op != Un::Recip && op != Un::Neg;
+  bool needs_out = op == Un::Exp || op == Un::Expm1 || op == Un::Tanh || op == Un::Sigmoid || op == Un::Sqrt || op == Un::Rsqrt ||
                    op == Un::Relu || op == Un::Recip;
   auto node = make_node(info.node, {&x},
                         [op, sx = SavedTensor(needs_x ? x : Tensor()), so = SavedTensor(needs_out ? out : Tensor(), true)](
@@ -484,6 +490,8 @@ Tensor neg(const Tensor& x) { return unary(x, Un::Neg); }
 Tensor abs(const Tensor& x) { return unary(x, Un::Abs); }
 Tensor exp(const Tensor& x) { return unary(x, Un::Exp); }
 Tensor log(const Tensor& x) { return unary(x, Un::Log); }
+Tensor log1p(const Tensor& x) { return unary(x, Un::Log1p); }
+Tensor expm1(const Tensor& x) { return unary(x, Un::Expm1); }
 Tensor sqrt(const Tensor& x) { return unary(x, Un::Sqrt); }
 Tensor rsqrt(const Tensor& x) { return unary(x, Un::Rsqrt); }
 Tensor sin(const Tensor& x) { return unary(x, Un::Sin); }

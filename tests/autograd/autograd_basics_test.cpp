@@ -55,6 +55,28 @@ TEST(AutogradBasics, GradcheckViewsReductionsLinalg) {
   GRADCHECK([](const TensorList& t) { return t[0].softmax(1) * 3.0 + t[0].log_softmax(0); }, R({3, 5}));
 }
 
+TEST(AutogradBasics, GradcheckIndexingAndPadding) {
+  manual_seed(13);
+  Tensor idx = from_vector(std::vector<int64_t>{2, 0, 2, -1});
+  Tensor gidx = randint(0, 3, {2, 4});
+  GRADCHECK([idx](const TensorList& t) { return index_select(t[0], 1, idx); }, R({2, 3}));
+  GRADCHECK([idx](const TensorList& t) { return index_add(t[0], 0, idx, t[1]); }, R({3, 2}), R({4, 2}));
+  GRADCHECK([gidx](const TensorList& t) { return gather(t[0], 0, gidx); }, R({3, 4}));
+  GRADCHECK([gidx](const TensorList& t) { return scatter_add(t[0], 0, gidx, t[1]); }, R({3, 4}), R({2, 4}));
+  GRADCHECK([](const TensorList& t) { return flip(t[0], {0, -1}); }, R({2, 3}));
+  for (const char* mode : {"constant", "reflect", "replicate", "circular"})
+    GRADCHECK([mode](const TensorList& t) { return pad(t[0], {1, 2, 2, 0}, mode, 0.3); }, R({2, 3, 4}));
+  GRADCHECK([](const TensorList& t) { return log1p(t[0].abs()) + expm1(t[0]); }, R({5}));
+  // Second order: the gradient of index_select is index_add and back.
+  Tensor x = randn({4, 3}, {.dtype = kFloat64, .requires_grad = true});
+  Tensor y = index_select(x, 0, idx).pow(2.0).sum();
+  Tensor g = autograd::grad({y}, {x}, {}, false, true)[0];
+  Tensor gg = autograd::grad({g.sum()}, {x})[0];
+  Tensor counts = index_add(zeros({4}, {.dtype = kFloat64}), 0, from_vector(std::vector<int64_t>{2, 0, 2, 3}),
+                            ones({4}, {.dtype = kFloat64}));
+  EXPECT_TRUE(allclose(gg, (counts * 2.0).unsqueeze(1).expand({4, 3})));
+}
+
 TEST(AutogradBasics, AccumulatesAndRetainsGraph) {
   Tensor x = ones({3}, {.requires_grad = true});
   Tensor y = (x * x).sum();

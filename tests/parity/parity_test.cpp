@@ -400,3 +400,172 @@ TEST(ParityOptim, TwentyFiveStepsMatchLibTorch) {
     }
   }
 }
+
+// ---- indexing, padding, and the layers of more_layers.h ----
+namespace {
+// The same module in both libraries (state copied from LibTorch's): output, input gradients
+// and parameter gradients compared.
+void check_module(const std::string& name, nn::Module& nm, torch::nn::Module& tm, const nk::TensorList& inputs,
+                  const std::function<nk::Tensor(const nk::TensorList&)>& nf,
+                  const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& tf) {
+  copy_state(nm, tm);
+  nk::TensorList nin;
+  std::vector<torch::Tensor> tin;
+  for (auto& x : inputs) {
+    bool grad = x.is_floating_point();
+    nk::Tensor n = x.detach().clone();
+    torch::Tensor t = to_torch(x);
+    if (grad) {
+      n.requires_grad_(true);
+      t.requires_grad_(true);
+    }
+    nin.push_back(n);
+    tin.push_back(t);
+  }
+  nk::Tensor yn = nf(nin);
+  torch::Tensor yt = tf(tin);
+  double e = rel_err(yn, yt);
+  record(name, e);
+  EXPECT_LE(e, 1e-5) << name;
+  nk::Tensor up = nk::randn(yn.sizes());
+  yn.backward(up);
+  yt.backward(to_torch(up));
+  for (size_t i = 0; i < nin.size(); ++i)
+    if (tin[i].requires_grad()) {
+      double ge = rel_err(nin[i].grad(), tin[i].grad());
+      record(name + " (input grad)", ge);
+      EXPECT_LE(ge, 1e-5) << name << " input " << i;
+    }
+  auto tp = tm.named_parameters(true);
+  for (auto& [pname, p] : nm.named_parameters()) {
+    double ge = rel_err(p.grad(), tp[pname].grad());
+    record(name + " (param grad)", ge);
+    EXPECT_LE(ge, 1e-5) << name << " " << pname;
+  }
+}
+nk::Tensor Idx(const nk::Shape& s, int64_t n) { return nk::randint(0, n, s); }
+}  // namespace
+
+TEST_P(Parity, IndexingAndPadding) {
+  auto d = GetParam();
+  nk::Tensor idx = nk::from_vector(std::vector<int64_t>{2, 0, 2, 3, -1});
+  check_op("index_select", {R({3, 4, 5}, d), idx},
+           [](auto& v) { return nk::index_select(v[0], 2, v[1]); },
+           [](auto& v) { return torch::index_select(v[0], 2, torch::where(v[1] < 0, v[1] + 5, v[1])); });
+  nk::Tensor gidx = Idx({3, 2, 5}, 4);
+  check_op("gather", {R({3, 4, 5}, d), gidx}, [](auto& v) { return nk::gather(v[0], 1, v[1]); },
+           [](auto& v) { return torch::gather(v[0], 1, v[1]); });
+  check_op("scatter_add", {R({3, 4, 5}, d), gidx, R({3, 2, 5}, d)},
+           [](auto& v) { return nk::scatter_add(v[0], 1, v[1], v[2]); },
+           [](auto& v) { return torch::scatter_add(v[0], 1, v[1], v[2]); });
+  check_op("index_add", {R({6, 3}, d), idx.narrow(0, 0, 4), R({4, 3}, d)},
+           [](auto& v) { return nk::index_add(v[0], 0, v[1], v[2]); },
+           [](auto& v) { return v[0].index_add(0, v[1], v[2]); });
+  check_op("flip", {R({3, 4, 5}, d)}, [](auto& v) { return nk::flip(v[0], {0, 2}); },
+           [](auto& v) { return torch::flip(v[0], {0, 2}); });
+  for (std::string mode : {"constant", "reflect", "replicate", "circular"}) {
+    check_op("pad " + mode, {R({2, 3, 5, 6}, d)}, [mode](auto& v) { return nk::pad(v[0], {2, 1, 1, 3}, mode, 0.5); },
+             [mode](auto& v) {
+               auto o = torch::nn::functional::PadFuncOptions({2, 1, 1, 3});
+               if (mode == "constant") o.mode(torch::kConstant).value(0.5);
+               if (mode == "reflect") o.mode(torch::kReflect);
+               if (mode == "replicate") o.mode(torch::kReplicate);
+               if (mode == "circular") o.mode(torch::kCircular);
+               return torch::nn::functional::pad(v[0], o);
+             });
+  }
+  check_op("pad crop", {R({2, 5, 6}, d)}, [](auto& v) { return nk::pad(v[0], {-1, 2, 0, -2}); },
+           [](auto& v) { return torch::nn::functional::pad(v[0], torch::nn::functional::PadFuncOptions({-1, 2, 0, -2})); });
+  check_op("log1p expm1", {R({7}, d)}, [](auto& v) { return nk::log1p(v[0].abs()) + nk::expm1(v[0]); },
+           [](auto& v) { return torch::log1p(v[0].abs()) + torch::expm1(v[0]); });
+  check_op("bilinear", {R({4, 3}, d), R({4, 5}, d), R({2, 3, 5}, d), R({2}, d)},
+           [](auto& v) { return F::bilinear(v[0], v[1], v[2], v[3]); },
+           [](auto& v) { return torch::bilinear(v[0], v[1], v[2], v[3]); });
+  check_op("embedding", {Idx({2, 5}, 7), R({7, 3}, d)}, [](auto& v) { return F::embedding(v[0], v[1]); },
+           [](auto& v) { return torch::embedding(v[1], v[0]); });
+  check_op("embedding padding_idx", {nk::from_vector(std::vector<int64_t>{1, 2, 1, 0}), R({4, 3}, d)},
+           [](auto& v) { return F::embedding(v[0], v[1], 1); },
+           [](auto& v) { return torch::embedding(v[1], v[0], 1); });
+  check_op("instance_norm", {R({2, 3, 4, 5}, d), R({3}, d), R({3}, d)},
+           [](auto& v) { return F::instance_norm(v[0], v[1], v[2]); },
+           [](auto& v) { return torch::instance_norm(v[0], v[1], v[2], {}, {}, true, 0.1, 1e-5, false); });
+  check_op("leaky_relu silu", {R({9}, d)}, [](auto& v) { return F::leaky_relu(v[0], 0.2) + F::silu(v[0]); },
+           [](auto& v) { return torch::leaky_relu(v[0], 0.2) + torch::silu(v[0]); });
+  nk::Tensor probs = nk::rand({3, 4}, {.dtype = d}) * 0.9 + 0.05, tgt = nk::rand({3, 4}, {.dtype = d});
+  nk::Tensor bw = R({4}, d).abs();
+  torch::Tensor tt = to_torch(tgt), tbw = to_torch(bw);
+  check_op("binary_cross_entropy", {probs}, [=](auto& v) { return F::binary_cross_entropy(v[0], tgt, bw); },
+           [=](auto& v) { return torch::binary_cross_entropy(v[0], tt, tbw.expand_as(v[0])); });
+  nk::Tensor pw = R({4}, d).abs();
+  torch::Tensor tpw = to_torch(pw);
+  check_op("bce_with_logits", {R({3, 4}, d) * 4.0, tgt},
+           [=](auto& v) { return F::binary_cross_entropy_with_logits(v[0], v[1], bw, pw, F::Reduction::Sum); },
+           [=](auto& v) { return torch::binary_cross_entropy_with_logits(v[0], v[1], tbw, tpw, at::Reduction::Sum); });
+}
+
+TEST(ParityLayers, ConvPaddingModesConv1dAndMore) {
+  nk::manual_seed(9);
+  for (std::string mode : {"zeros", "reflect", "replicate", "circular"}) {
+    auto nm = nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 3, .out_channels = 4, .kernel_size = {3, 2},
+                                                       .padding = "same", .dilation = {1, 2}, .padding_mode = mode});
+    auto o = torch::nn::Conv2dOptions(3, 4, {3, 2}).padding(torch::kSame).dilation({1, 2});
+    if (mode == "reflect") o.padding_mode(torch::kReflect);
+    if (mode == "replicate") o.padding_mode(torch::kReplicate);
+    if (mode == "circular") o.padding_mode(torch::kCircular);
+    torch::nn::Conv2d tm(o);
+    check_module("Conv2d same " + mode, *nm, *tm, {nk::randn({2, 3, 6, 7})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+  }
+  {
+    auto nm = nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 2, .out_channels = 2, .kernel_size = 3, .stride = 2,
+                                                       .padding = 1, .padding_mode = "reflect"});
+    torch::nn::Conv2d tm(torch::nn::Conv2dOptions(2, 2, 3).stride(2).padding(1).padding_mode(torch::kReflect));
+    check_module("Conv2d stride 2 reflect", *nm, *tm, {nk::randn({1, 2, 7, 8})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+  }
+  {
+    auto nm = nn::make<nn::Conv1d>(nn::Conv1d::Options{.in_channels = 4, .out_channels = 6, .kernel_size = 3, .stride = 2,
+                                                       .padding = 1, .dilation = 2, .groups = 2});
+    torch::nn::Conv1d tm(torch::nn::Conv1dOptions(4, 6, 3).stride(2).padding(1).dilation(2).groups(2));
+    check_module("Conv1d", *nm, *tm, {nk::randn({3, 4, 11})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+    EXPECT_EQ(nm->repr(), "Conv1d(4, 6, kernel_size=(3,), stride=(2,), padding=(1,), dilation=(2,), groups=2)");
+  }
+  {
+    auto nm = nn::make<nn::Conv1d>(nn::Conv1d::Options{.in_channels = 2, .out_channels = 3, .kernel_size = 4, .padding = "same",
+                                                       .padding_mode = "circular"});
+    torch::nn::Conv1d tm(torch::nn::Conv1dOptions(2, 3, 4).padding(torch::kSame).padding_mode(torch::kCircular));
+    check_module("Conv1d same circular", *nm, *tm, {nk::randn({2, 2, 9})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+  }
+  {
+    auto nm = nn::make<nn::Bilinear>(3, 4, 5);
+    torch::nn::Bilinear tm(3, 4, 5);
+    check_module("Bilinear", *nm, *tm, {nk::randn({6, 3}), nk::randn({6, 4})},
+                 [&](auto& v) { return nm->forward(v[0], v[1]); }, [&](auto& v) { return tm(v[0], v[1]); });
+    EXPECT_EQ(nm->repr(), "Bilinear(in1_features=3, in2_features=4, out_features=5, bias=True)");
+  }
+  {
+    auto nm = nn::make<nn::Embedding>(nn::Embedding::Options{.num_embeddings = 10, .embedding_dim = 4, .padding_idx = 0});
+    torch::nn::Embedding tm(torch::nn::EmbeddingOptions(10, 4).padding_idx(0));
+    check_module("Embedding padding_idx", *nm, *tm, {nk::from_vector(std::vector<int64_t>{0, 3, 3, 9, 0, 1})},
+                 [&](auto& v) { return nm(v[0]); }, [&](auto& v) { return tm(v[0]); });
+    EXPECT_EQ(nm->repr(), "Embedding(10, 4, padding_idx=0)");
+  }
+  {
+    auto nm = nn::make<nn::InstanceNorm2d>(3, 1e-5, true);
+    torch::nn::InstanceNorm2d tm(torch::nn::InstanceNorm2dOptions(3).affine(true));
+    check_module("InstanceNorm2d affine", *nm, *tm, {nk::randn({2, 3, 4, 4})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+    EXPECT_EQ(nm->repr(), "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=False)");
+  }
+  // Reprs of the parameterless modules, as PyTorch prints them.
+  EXPECT_EQ(nn::make<nn::LeakyReLU>(0.2)->repr(), "LeakyReLU(negative_slope=0.2)");
+  EXPECT_EQ(nn::make<nn::SiLU>()->repr(), "SiLU()");
+  EXPECT_EQ(nn::make<nn::Softmax>(1)->repr(), "Softmax(dim=1)");
+  EXPECT_EQ(nn::make<nn::LogSoftmax>(-1)->repr(), "LogSoftmax(dim=-1)");
+  EXPECT_EQ(nn::make<nn::Dropout2d>(0.25)->repr(), "Dropout2d(p=0.25, inplace=False)");
+  EXPECT_EQ(nn::make<nn::Unflatten>(1, nk::Shape{2, 3})->repr(), "Unflatten(dim=1, unflattened_size=(2, 3))");
+  EXPECT_EQ(nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 1, .out_channels = 1, .kernel_size = 3, .padding = "same", .padding_mode = "reflect"})->repr(),
+            "Conv2d(1, 1, kernel_size=(3, 3), stride=(1, 1), padding=same, padding_mode=reflect)");
+}

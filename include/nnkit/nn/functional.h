@@ -16,6 +16,19 @@ struct Pair {
   friend bool operator==(const Pair&, const Pair&) = default;
 };
 
+// Padding for convolutions: explicit sizes, or "same" (output size = input size; stride 1) or
+// "valid" (no padding), as in PyTorch.
+struct Padding {
+  enum class Kind { Explicit, Same, Valid };
+  Pair value = 0;
+  Kind kind = Kind::Explicit;
+  Padding(int v) : value(v) {}                    // NOLINT: implicit by design (an exact match for
+  Padding(int64_t v) : value(v) {}                // NOLINT  literals, so 0 is not a null const char*)
+  Padding(Pair p) : value(p) {}                   // NOLINT
+  Padding(int64_t h, int64_t w) : value(h, w) {}
+  Padding(const char* s);                         // NOLINT: "same" or "valid"
+};
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
 struct Conv2dFuncOptions {

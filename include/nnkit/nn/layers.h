@@ -9,6 +9,7 @@
 
 namespace nnkit::nn {
 
+using functional::Padding;
 using functional::Pair;
 
 class Conv2d : public Module {
@@ -18,10 +19,11 @@ class Conv2d : public Module {
     int64_t out_channels = 0;
     Pair kernel_size = 1;
     Pair stride = 1;
-    Pair padding = 0;
+    Padding padding = 0;  // sizes, "same" or "valid"
     Pair dilation = 1;
     int64_t groups = 1;
     bool bias = true;
+    std::string padding_mode = "zeros";  // zeros, reflect, replicate or circular
   };
   explicit Conv2d(const Options& options);
   Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size)

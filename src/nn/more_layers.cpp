@@ -1,0 +1,342 @@
+// More layers and their functional forms (see include/nnkit/nn/more_layers.h). Semantics from
+// PyTorch's torch/nn/modules/{activation,conv,instancenorm,dropout,flatten,sparse,linear,loss}.py.
+#include "nnkit/nn/more_layers.h"
+
+#include <cmath>
+
+#include "nn/internal.h"
+#include "nnkit/autograd/grad_mode.h"
+#include "ops/common.h"
+#include "nnkit/nn/init.h"
+#include "nnkit/nn/layers.h"
+
+namespace nnkit::nn {
+
+namespace functional {
+
+Padding::Padding(const char* s) {
+  const std::string v = s ? s : "";
+  if (v == "same") {
+    kind = Kind::Same;
+  } else if (v == "valid") {
+    kind = Kind::Valid;
+  } else {
+    nnkit::detail::throw_error("[Conv] invalid padding string '" + v + "': expected \"same\" or \"valid\"");
+  }
+}
+
+Tensor dropout2d(const Tensor& x, double p, bool training) {
+  NNKIT_CHECK(p >= 0 && p <= 1, "[dropout2d] dropout probability has to be between 0 and 1, but got ", p);
+  NNKIT_CHECK(x.dim() == 3 || x.dim() == 4, "[dropout2d] expects a 3-D [C, H, W] or 4-D [N, C, H, W] input, got shape ",
+              x.sizes());
+  if (!training || p == 0) return x;
+  if (p == 1) return x * 0.0;
+  Shape ms = x.sizes();
+  for (size_t d = x.dim() == 4 ? 2 : 1; d < ms.size(); ++d) ms[d] = 1;
+  Tensor mask = (rand(ms, {.dtype = x.dtype()}) >= p).to(x.dtype()) * (1.0 / (1.0 - p));
+  return x * mask;
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx) {
+  nnkit::detail::check_defined(indices, "embedding", "indices");
+  nnkit::detail::check_defined(weight, "embedding", "weight");
+  NNKIT_CHECK(indices.dtype() == kInt64, "[embedding] indices must be int64, got ", indices.dtype());
+  NNKIT_CHECK(weight.dim() == 2, "[embedding] weight must be 2-D [num_embeddings, dim], got shape ", weight.sizes());
+  Tensor flat = indices.reshape({-1});
+  Tensor rows = index_select(weight, 0, flat);
+  if (padding_idx) {
+    // Same values; no gradient into the padding row (PyTorch's embedding_backward).
+    Tensor is_pad = (flat == double(*padding_idx)).unsqueeze(1);
+    rows = where(is_pad, rows.detach(), rows);
+  }
+  Shape out = indices.sizes();
+  out.push_back(weight.size(1));
+  return rows.view(out);
+}
+
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+  NNKIT_CHECK(weight.dim() == 3, "[bilinear] weight must be [out, in1, in2], got shape ", weight.sizes());
+  NNKIT_CHECK(x1.dim() >= 1 && x2.dim() >= 1 && x1.size(-1) == weight.size(1) && x2.size(-1) == weight.size(2),
+              "[bilinear] inputs of shapes ", x1.sizes(), " and ", x2.sizes(), " do not fit weight ", weight.sizes());
+  const int64_t O = weight.size(0), I1 = weight.size(1), I2 = weight.size(2);
+  Shape lead(x1.sizes().data(), x1.sizes().size() - 1);
+  Tensor a = x1.reshape({-1, I1}), b = x2.reshape({-1, I2});
+  // t[n, o, j] = sum_i a[n, i] W[o, i, j]
+  Tensor t = a.matmul(weight.permute({1, 0, 2}).reshape({I1, O * I2})).view({-1, O, I2});
+  Tensor y = (t * b.unsqueeze(1)).sum(-1);
+  if (bias.defined()) y = y + bias;
+  Shape out = lead;
+  out.push_back(O);
+  return y.view(out);
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int64_t dilation,
+              int64_t groups) {
+  NNKIT_CHECK(x.dim() == 3, "[conv1d] expects input [N, C, L], got shape ", x.sizes());
+  NNKIT_CHECK(weight.dim() == 3, "[conv1d] expects weight [K, C/groups, k], got shape ", weight.sizes());
+  Tensor y = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias,
+                    {.stride = Pair(1, stride), .padding = Pair(0, padding), .dilation = Pair(1, dilation), .groups = groups});
+  return y.squeeze(2);
+}
+
+Tensor instance_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  NNKIT_CHECK(x.dim() >= 3, "[instance_norm] expects [N, C, ...], got shape ", x.sizes());
+  Shape dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Tensor mean = x.mean(dims, true);
+  Tensor var = x.var(dims, 0, true);
+  Tensor y = (x - mean) * (var + eps).rsqrt();
+  if (weight.defined()) {
+    Shape s = Shape::filled(size_t(x.dim()), 1);
+    s[1] = x.size(1);
+    y = y * weight.view(s) + bias.view(s);
+  }
+  return y;
+}
+
+namespace {
+Tensor reduce_loss(const Tensor& l, Reduction r) {
+  switch (r) {
+    case Reduction::None: return l;
+    case Reduction::Sum: return l.sum();
+    case Reduction::Mean: break;
+  }
+  return l.mean();
+}
+}  // namespace
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
+  NNKIT_CHECK(input.sizes() == target.sizes(), "[binary_cross_entropy] target shape ", target.sizes(),
+              " differs from input shape ", input.sizes());
+  {
+    NoGradGuard g;
+    NNKIT_CHECK(input.numel() == 0 || (input.min().item<double>() >= 0 && input.max().item<double>() <= 1),
+                "[binary_cross_entropy] all input elements must be probabilities in [0, 1]");
+  }
+  // PyTorch clamps each log at -100 so that log(0) stays finite.
+  Tensor l = -(target * input.log().clamp(-100.0) + (1.0 - target) * (1.0 - input).log().clamp(-100.0));
+  if (weight.defined()) l = l * weight;
+  return reduce_loss(l, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        const Tensor& pos_weight, Reduction reduction) {
+  NNKIT_CHECK(input.sizes() == target.sizes(), "[binary_cross_entropy_with_logits] target shape ", target.sizes(),
+              " differs from input shape ", input.sizes());
+  // (1 - t) x + w_pos(t) (log(1 + exp(-|x|)) + max(-x, 0)), w_pos(t) = 1 + (pos_weight - 1) t.
+  Tensor soft = log1p((-input.abs()).exp()) + (-input).relu();
+  Tensor l = pos_weight.defined() ? (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * soft
+                                  : (1.0 - target) * input + soft;
+  if (weight.defined()) l = l * weight;
+  return reduce_loss(l, reduction);
+}
+
+}  // namespace functional
+
+namespace {
+std::string tuple1(int64_t v) { return "(" + std::to_string(v) + ",)"; }
+std::string tuple2(Pair p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; }
+void check_padding_mode(const std::string& mode, const char* who) {
+  NNKIT_CHECK(mode == "zeros" || mode == "reflect" || mode == "replicate" || mode == "circular", "[", who,
+              "] padding_mode must be zeros, reflect, replicate or circular, got '", mode, "'");
+}
+}  // namespace
+
+// Zero/reflect/replicate/circular padding and "same"/"valid" for a 4-D convolution; used by
+// Conv2d and (through a height-1 view) Conv1d.
+Tensor padded_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair stride, const Padding& padding,
+                     Pair dilation, int64_t groups, const std::string& mode) {
+  int64_t top = padding.value.h, bottom = padding.value.h, left = padding.value.w, right = padding.value.w;
+  if (padding.kind == Padding::Kind::Valid) top = bottom = left = right = 0;
+  if (padding.kind == Padding::Kind::Same) {
+    NNKIT_CHECK(stride == Pair(1), "[Conv] padding='same' is not supported for strided convolutions");
+    const int64_t th = dilation.h * (weight.size(2) - 1), tw = dilation.w * (weight.size(3) - 1);
+    top = th / 2, bottom = th - top, left = tw / 2, right = tw - left;
+  }
+  if (mode == "zeros" && top == bottom && left == right)
+    return functional::conv2d(x, weight, bias,
+                              {.stride = stride, .padding = Pair(top, left), .dilation = dilation, .groups = groups});
+  Tensor xp = pad(x, {left, right, top, bottom}, mode == "zeros" ? "constant" : mode);
+  return functional::conv2d(xp, weight, bias, {.stride = stride, .padding = 0, .dilation = dilation, .groups = groups});
+}
+
+// ---- activations ----
+std::string LeakyReLU::extra_repr() const { return "negative_slope=" + py_float(slope_); }
+
+// ---- Conv1d ----
+Conv1d::Conv1d(const Options& o) : options_(o) {
+  NNKIT_CHECK(o.in_channels > 0 && o.out_channels > 0, "[Conv1d] in_channels and out_channels must be positive");
+  NNKIT_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
+              "[Conv1d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
+              ") must be divisible by groups (", o.groups, ")");
+  NNKIT_CHECK(o.kernel_size > 0, "[Conv1d] kernel_size must be positive");
+  check_padding_mode(o.padding_mode, "Conv1d");
+  weight = register_parameter("weight", empty({o.out_channels, o.in_channels / o.groups, o.kernel_size}));
+  bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
+  reset_parameters();
+}
+void Conv1d::reset_parameters() {
+  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+Tensor Conv1d::forward(const Tensor& x) {
+  if (x.dim() != 3 || x.size(1) != options_.in_channels)
+    fail(nnkit::detail::concat("expected input [N, ", options_.in_channels, ", L], got shape ", x.sizes()));
+  const Options& o = options_;
+  Padding p = o.padding;
+  p.value = Pair(0, o.padding.value.w);
+  return padded_conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, Pair(1, o.stride), p, Pair(1, o.dilation), o.groups,
+                       o.padding_mode)
+      .squeeze(2);
+}
+std::string Conv1d::extra_repr() const {
+  const Options& o = options_;
+  std::string s = std::to_string(o.in_channels) + ", " + std::to_string(o.out_channels) +
+                  ", kernel_size=" + tuple1(o.kernel_size) + ", stride=" + tuple1(o.stride);
+  if (o.padding.kind == Padding::Kind::Same) s += ", padding=same";
+  else if (o.padding.kind == Padding::Kind::Valid) s += ", padding=valid";
+  else if (o.padding.value.w != 0) s += ", padding=" + tuple1(o.padding.value.w);
+  if (o.dilation != 1) s += ", dilation=" + tuple1(o.dilation);
+  if (o.groups != 1) s += ", groups=" + std::to_string(o.groups);
+  if (!bias.defined()) s += ", bias=False";
+  if (o.padding_mode != "zeros") s += ", padding_mode=" + o.padding_mode;
+  return s;
+}
+
+// ---- InstanceNorm2d ----
+InstanceNorm2d::InstanceNorm2d(int64_t num_features, double eps, bool affine) : num_features_(num_features), eps_(eps) {
+  NNKIT_CHECK(num_features > 0, "[InstanceNorm2d] num_features must be positive, got ", num_features);
+  if (affine) {
+    weight = register_parameter("weight", ones({num_features}));
+    bias = register_parameter("bias", zeros({num_features}));
+  }
+}
+Tensor InstanceNorm2d::forward(const Tensor& x) {
+  if ((x.dim() != 4 && x.dim() != 3) || x.size(-3) != num_features_)
+    fail(nnkit::detail::concat("expected input [N, ", num_features_, ", H, W] or [", num_features_, ", H, W], got shape ",
+                               x.sizes()));
+  if (x.dim() == 3) return functional::instance_norm(x.unsqueeze(0), weight, bias, eps_).squeeze(0);
+  return functional::instance_norm(x, weight, bias, eps_);
+}
+std::string InstanceNorm2d::extra_repr() const {
+  return std::to_string(num_features_) + ", eps=" + py_float(eps_) + ", momentum=0.1, affine=" +
+         (weight.defined() ? "True" : "False") + ", track_running_stats=False";
+}
+
+// ---- Dropout2d, Unflatten ----
+Dropout2d::Dropout2d(double p) : p_(p) {
+  NNKIT_CHECK(p >= 0 && p <= 1, "[Dropout2d] dropout probability has to be between 0 and 1, but got ", p);
+}
+std::string Dropout2d::extra_repr() const { return "p=" + py_float(p_) + ", inplace=False"; }
+
+std::string Unflatten::extra_repr() const {
+  std::string s = "dim=" + std::to_string(dim_) + ", unflattened_size=(";
+  for (size_t i = 0; i < sizes_.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes_[i]);
+  return s + (sizes_.size() == 1 ? ",)" : ")");
+}
+
+// ---- Embedding ----
+Embedding::Embedding(const Options& o) : options_(o) {
+  NNKIT_CHECK(o.num_embeddings > 0 && o.embedding_dim > 0, "[Embedding] num_embeddings and embedding_dim must be positive");
+  if (o.padding_idx) {
+    NNKIT_CHECK(*o.padding_idx >= -o.num_embeddings && *o.padding_idx < o.num_embeddings,
+                "[Embedding] padding_idx must be within num_embeddings");
+    if (*options_.padding_idx < 0) *options_.padding_idx += o.num_embeddings;
+  }
+  weight = register_parameter("weight", empty({o.num_embeddings, o.embedding_dim}));
+  reset_parameters();
+}
+void Embedding::reset_parameters() {
+  init::normal_(weight);
+  if (options_.padding_idx) {
+    NoGradGuard g;
+    weight.select(0, *options_.padding_idx).fill_(0.0);
+  }
+}
+Tensor Embedding::forward(const Tensor& indices) {
+  if (indices.dtype() != kInt64) fail(nnkit::detail::concat("expected int64 indices, got ", indices.dtype()));
+  {
+    NoGradGuard g;
+    if (indices.numel() > 0 && (indices.min().item<int64_t>() < 0 || indices.max().item<int64_t>() >= options_.num_embeddings))
+      fail(nnkit::detail::concat("index out of range: indices must be in [0, ", options_.num_embeddings, ")"));
+  }
+  return functional::embedding(indices, weight, options_.padding_idx);
+}
+std::string Embedding::extra_repr() const {
+  std::string s = std::to_string(options_.num_embeddings) + ", " + std::to_string(options_.embedding_dim);
+  if (options_.padding_idx) s += ", padding_idx=" + std::to_string(*options_.padding_idx);
+  return s;
+}
+
+// ---- Bilinear ----
+Bilinear::Bilinear(int64_t in1, int64_t in2, int64_t out, bool with_bias) : in1_(in1), in2_(in2), out_(out) {
+  NNKIT_CHECK(in1 > 0 && in2 > 0 && out > 0, "[Bilinear] feature sizes must be positive");
+  weight = register_parameter("weight", empty({out, in1, in2}));
+  bias = register_parameter("bias", with_bias ? empty({out}) : Tensor());
+  reset_parameters();
+}
+void Bilinear::reset_parameters() {
+  const double bound = 1.0 / std::sqrt(double(in1_));
+  init::uniform_(weight, -bound, bound);
+  if (bias.defined()) init::uniform_(bias, -bound, bound);
+}
+TensorList Bilinear::forward_list(const TensorList& in) {
+  if (in.size() != 2) fail("expects two inputs (x1, x2), got " + std::to_string(in.size()));
+  return {functional::bilinear(in[0], in[1], weight, bias)};
+}
+std::string Bilinear::extra_repr() const {
+  return "in1_features=" + std::to_string(in1_) + ", in2_features=" + std::to_string(in2_) +
+         ", out_features=" + std::to_string(out_) + ", bias=" + (bias.defined() ? "True" : "False");
+}
+
+// ---- losses ----
+namespace {
+void expect_two(const TensorList& in, const Module& m) {
+  NNKIT_CHECK(in.size() == 2, "[", m.name(), "] expects (input, target), got ", in.size(), " tensors");
+}
+}  // namespace
+TensorList MSELoss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  return {functional::mse_loss(in[0], in[1], reduction_)};
+}
+TensorList L1Loss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  return {functional::l1_loss(in[0], in[1], reduction_)};
+}
+CrossEntropyLoss::CrossEntropyLoss(functional::CrossEntropyOptions o) : Loss(o.reduction), options_(std::move(o)) {
+  if (options_.weight.defined()) weight = options_.weight = register_buffer("weight", options_.weight);
+}
+TensorList CrossEntropyLoss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  options_.weight = weight;
+  return {functional::cross_entropy(in[0], in[1], options_)};
+}
+NLLLoss::NLLLoss(functional::CrossEntropyOptions o) : Loss(o.reduction), options_(std::move(o)) {
+  if (options_.weight.defined()) weight = options_.weight = register_buffer("weight", options_.weight);
+}
+TensorList NLLLoss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  options_.weight = weight;
+  return {functional::nll_loss(in[0], in[1], options_)};
+}
+BCELoss::BCELoss(Tensor w, functional::Reduction r) : Loss(r) {
+  if (w.defined()) weight = register_buffer("weight", w);
+}
+TensorList BCELoss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  return {functional::binary_cross_entropy(in[0], in[1], weight, reduction_)};
+}
+BCEWithLogitsLoss::BCEWithLogitsLoss(Tensor w, Tensor pw, functional::Reduction r) : Loss(r) {
+  if (w.defined()) weight = register_buffer("weight", w);
+  if (pw.defined()) pos_weight = register_buffer("pos_weight", pw);
+}
+TensorList BCEWithLogitsLoss::forward_list(const TensorList& in) {
+  expect_two(in, *this);
+  return {functional::binary_cross_entropy_with_logits(in[0], in[1], weight, pos_weight, reduction_)};
+}
+
+}  // namespace nnkit::nn

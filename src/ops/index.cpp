@@ -1,0 +1,275 @@
+// Indexing ops: index_select / index_add and gather / scatter_add (each the other's gradient,
+// so higher-order gradients work), flip, and pad (constant, reflect, replicate, circular),
+// the last two composed from differentiable ops.
+#include <cstring>
+
+#include "autograd/function.h"
+#include "ops/common.h"
+
+namespace nnkit {
+
+using autograd::make_node;
+using autograd::needs_grad;
+using autograd::set_history;
+
+namespace {
+
+void check_index(const Tensor& index, const char* op) {
+  detail::check_defined(index, op, "index");
+  NNKIT_CHECK(index.dtype() == kInt64, "[", op, "] expects an int64 index tensor, got ", index.dtype());
+  detail::check_cpu(index, op);
+}
+
+// [outer, n, inner] view of a contiguous tensor around dimension d.
+struct Split {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+Split split(const Shape& s, int64_t d) {
+  Split r;
+  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
+    if (i < d) r.outer *= s[size_t(i)];
+    else if (i == d) r.n = s[size_t(i)];
+    else r.inner *= s[size_t(i)];
+  }
+  return r;
+}
+
+int64_t checked_index(int64_t v, int64_t size, const char* op, int64_t d) {
+  if (v < 0) v += size;
+  NNKIT_CHECK(v >= 0 && v < size, "[", op, "] index ", (v < 0 ? v - size : v), " is out of bounds for dimension ", d,
+              " with size ", size);
+  return v;
+}
+
+}  // namespace
+
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::check_defined(x, "index_select");
+  check_index(index, "index_select");
+  NNKIT_CHECK(index.dim() <= 1, "[index_select] index must be 0- or 1-dimensional, got shape ", index.sizes());
+  detail::check_cpu(x, "index_select");
+  const int64_t d = detail::wrap_dim(dim, x.dim(), "index_select");
+  const int64_t size = x.dim() == 0 ? 1 : x.size(d);
+  Tensor xc = x.contiguous();
+  Tensor idx = index.contiguous().view({-1});
+  Shape out_sizes = x.sizes();
+  if (x.dim() > 0) out_sizes[size_t(d)] = idx.numel();
+  Tensor out = detail::empty_contig(out_sizes, x.dtype(), x.device());
+  const Split s = split(x.sizes(), d);
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  const int64_t k = idx.numel();
+  std::vector<int64_t> rows(static_cast<size_t>(k));
+  for (int64_t j = 0; j < k; ++j) rows[size_t(j)] = checked_index(ip[j], size, "index_select", d);
+  const size_t es = x.element_size();
+  const char* src = static_cast<const char*>(xc.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t j = 0; j < k; ++j)
+      std::memcpy(dst + size_t((o * k + j) * s.inner) * es, src + size_t((o * s.n + rows[size_t(j)]) * s.inner) * es,
+                  size_t(s.inner) * es);
+  if (needs_grad(x)) {
+    Shape xs = x.sizes();
+    Tensor saved_index = idx;
+    set_history(out, make_node("IndexSelectBackward0", {&x}, [xs, d, saved_index](autograd::Node&, TensorList&& g) {
+      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype()}), d, saved_index, g[0])};
+    }));
+  }
+  return out;
+}
+
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source) {
+  detail::check_defined(base, "index_add");
+  detail::check_defined(source, "index_add", "source");
+  check_index(index, "index_add");
+  detail::check_cpu(base, "index_add");
+  NNKIT_CHECK(base.dtype() == source.dtype(), "[index_add] base and source must have the same dtype, got ",
+              base.dtype(), " and ", source.dtype());
+  const int64_t d = detail::wrap_dim(dim, base.dim(), "index_add");
+  Tensor idx = index.contiguous().view({-1});
+  Shape expect = base.sizes();
+  if (base.dim() > 0) expect[size_t(d)] = idx.numel();
+  NNKIT_CHECK(source.sizes() == expect, "[index_add] source has shape ", source.sizes(), " but shape ", expect,
+              " was expected (base ", base.sizes(), ", ", idx.numel(), " indices along dimension ", d, ")");
+  Tensor out = base.detach().contiguous().clone();
+  Tensor src = source.detach().contiguous();
+  const Split s = split(base.sizes(), d);
+  const int64_t k = idx.numel();
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {
+    T* o = out.data_ptr<T>();
+    const T* sp = src.data_ptr<T>();
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t r = checked_index(ip[j], s.n, "index_add", d);
+      for (int64_t a = 0; a < s.outer; ++a) {
+        T* dst = o + (a * s.n + r) * s.inner;
+        const T* from = sp + (a * k + j) * s.inner;
+        for (int64_t i = 0; i < s.inner; ++i) dst[i] += from[i];
+      }
+    }
+  });
+  if (needs_grad(base, source)) {
+    Tensor saved_index = idx;
+    set_history(out, make_node("IndexAddBackward0", {&base, &source}, [d, saved_index](autograd::Node&, TensorList&& g) {
+      return TensorList{g[0], index_select(g[0], d, saved_index)};
+    }));
+  }
+  return out;
+}
+
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
+
+namespace {
+// Calls f(index_position, x_offset) for every element of `index` (contiguous), with x_offset the
+// offset into a contiguous tensor of shape `xs` at the index's coordinates, dimension d replaced
+// by the index value.
+template <typename F>
+void for_each_gather(const Shape& xs, const Tensor& index, int64_t d, const char* op, F&& f) {
+  const Shape& is = index.sizes();
+  const size_t nd = is.size();
+  Shape xstride = contiguous_strides(xs);
+  std::vector<int64_t> coord(nd, 0);
+  const int64_t* ip = index.data_ptr<int64_t>();
+  const int64_t n = index.numel();
+  for (int64_t p = 0; p < n; ++p) {
+    int64_t off = 0;
+    for (size_t k = 0; k < nd; ++k)
+      off += (int64_t(k) == d ? checked_index(ip[p], xs[k], op, d) : coord[k]) * xstride[k];
+    f(p, off);
+    for (size_t k = nd; k-- > 0;) {
+      if (++coord[k] < is[k]) break;
+      coord[k] = 0;
+    }
+  }
+}
+void check_gather_shapes(const Shape& xs, const Shape& is, int64_t d, const char* op) {
+  NNKIT_CHECK(xs.size() == is.size(), "[", op, "] index must have as many dimensions as the input (", xs.size(),
+              "), got shape ", is);
+  for (size_t k = 0; k < xs.size(); ++k)
+    NNKIT_CHECK(int64_t(k) == d || is[k] <= xs[k], "[", op, "] index has size ", is[k], " in dimension ", k,
+                " but the input only ", xs[k]);
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::check_defined(x, "gather");
+  check_index(index, "gather");
+  detail::check_cpu(x, "gather");
+  const int64_t d = detail::wrap_dim(dim, x.dim(), "gather");
+  check_gather_shapes(x.sizes(), index.sizes(), d, "gather");
+  Tensor xc = x.contiguous(), idx = index.contiguous();
+  Tensor out = detail::empty_contig(index.sizes(), x.dtype(), x.device());
+  detail::dispatch_all(x.dtype(), [&]<typename T>() {
+    const T* src = xc.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    for_each_gather(x.sizes(), idx, d, "gather", [&](int64_t p, int64_t off) { o[p] = src[off]; });
+  });
+  if (needs_grad(x)) {
+    Shape xs = x.sizes();
+    set_history(out, make_node("GatherBackward0", {&x}, [xs, d, idx](autograd::Node&, TensorList&& g) {
+      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype()}), d, idx, g[0])};
+    }));
+  }
+  return out;
+}
+
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source) {
+  detail::check_defined(base, "scatter_add");
+  detail::check_defined(source, "scatter_add", "source");
+  check_index(index, "scatter_add");
+  detail::check_cpu(base, "scatter_add");
+  NNKIT_CHECK(base.dtype() == source.dtype(), "[scatter_add] base and source must have the same dtype, got ",
+              base.dtype(), " and ", source.dtype());
+  const int64_t d = detail::wrap_dim(dim, base.dim(), "scatter_add");
+  check_gather_shapes(base.sizes(), index.sizes(), d, "scatter_add");
+  NNKIT_CHECK(source.sizes() == index.sizes(), "[scatter_add] source has shape ", source.sizes(),
+              " but the index has shape ", index.sizes());
+  Tensor out = base.detach().contiguous().clone();
+  Tensor src = source.detach().contiguous(), idx = index.contiguous();
+  detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {
+    T* o = out.data_ptr<T>();
+    const T* sp = src.data_ptr<T>();
+    for_each_gather(base.sizes(), idx, d, "scatter_add", [&](int64_t p, int64_t off) { o[off] += sp[p]; });
+  });
+  if (needs_grad(base, source)) {
+    set_history(out, make_node("ScatterAddBackward0", {&base, &source}, [d, idx](autograd::Node&, TensorList&& g) {
+      return TensorList{g[0], gather(g[0], d, idx)};
+    }));
+  }
+  return out;
+}
+
+Tensor flip(const Tensor& x, const Shape& dims) {
+  detail::check_defined(x, "flip");
+  Shape nd = detail::normalize_dims(dims, x.dim(), "flip");
+  Tensor out = x;
+  for (int64_t d : nd) {
+    const int64_t n = x.size(d);
+    out = index_select(out, d, arange(n - 1, int64_t(-1), int64_t(-1)));
+  }
+  return nd.empty() ? x.clone() : out;
+}
+
+namespace {
+Shape with_size(Shape s, int64_t d, int64_t n) {
+  s[size_t(d)] = n;
+  return s;
+}
+}  // namespace
+
+Tensor pad(const Tensor& x, const Shape& pads, std::string_view mode, double value) {
+  detail::check_defined(x, "pad");
+  NNKIT_CHECK(pads.size() % 2 == 0, "[pad] padding length must be even (pairs of before/after), got ", pads.size());
+  const int64_t npairs = int64_t(pads.size()) / 2;
+  NNKIT_CHECK(npairs <= x.dim(), "[pad] padding of ", npairs, " dimensions for a tensor with ", x.dim());
+  NNKIT_CHECK(mode == "constant" || mode == "reflect" || mode == "replicate" || mode == "circular",
+              "[pad] unknown mode '", mode, "' (expected constant, reflect, replicate or circular)");
+  Tensor out = x;
+  // pads = (last_before, last_after, second_last_before, ...), as in torch.nn.functional.pad.
+  for (int64_t k = 0; k < npairs; ++k) {
+    const int64_t d = x.dim() - 1 - k;
+    int64_t before = pads[size_t(2 * k)], after = pads[size_t(2 * k + 1)];
+    const int64_t n = out.size(d);
+    if (mode == "constant") {
+      if (before < 0) out = out.narrow(d, -before, n + before), before = 0;
+      if (after < 0) out = out.narrow(d, 0, out.size(d) + after), after = 0;
+      TensorList parts;
+      Shape s = out.sizes();
+      if (before > 0) {
+        s[size_t(d)] = before;
+        parts.push_back(full(s, value, {.dtype = x.dtype()}));
+      }
+      parts.push_back(out);
+      if (after > 0) {
+        s[size_t(d)] = after;
+        parts.push_back(full(s, value, {.dtype = x.dtype()}));
+      }
+      if (parts.size() > 1) out = cat(parts, d);
+      continue;
+    }
+    NNKIT_CHECK(before >= 0 && after >= 0, "[pad] negative padding is only supported in constant mode");
+    if (mode == "reflect")
+      NNKIT_CHECK(before < n && after < n, "[pad] reflect padding (", before, ", ", after,
+                  ") must be smaller than the input size ", n, " in dimension ", d);
+    if (mode == "circular")
+      NNKIT_CHECK(before <= n && after <= n, "[pad] circular padding (", before, ", ", after,
+                  ") must not exceed the input size ", n, " in dimension ", d);
+    TensorList parts;
+    if (before > 0) {
+      if (mode == "reflect") parts.push_back(flip(out.narrow(d, 1, before), {d}));
+      else if (mode == "replicate") parts.push_back(out.narrow(d, 0, 1).expand(with_size(out.sizes(), d, before)).contiguous());
+      else parts.push_back(out.narrow(d, n - before, before));
+    }
+    parts.push_back(out);
+    if (after > 0) {
+      if (mode == "reflect") parts.push_back(flip(out.narrow(d, n - 1 - after, after), {d}));
+      else if (mode == "replicate") parts.push_back(out.narrow(d, n - 1, 1).expand(with_size(out.sizes(), d, after)).contiguous());
+      else parts.push_back(out.narrow(d, 0, after));
+    }
+    if (parts.size() > 1) out = cat(parts, d);
+  }
+  return out;
+}
+
+}  // namespace nnkit

@@ -1,0 +1,97 @@
+// Layers without a LibTorch twin in the parity suite, or with behaviour beyond values: loss
+// modules (call forms, buffers in the state dict), Dropout2d statistics, Embedding errors,
+// Unflatten/Softmax modules, bad options.
+#include <gtest/gtest.h>
+
+#include <nnkit/nnkit.h>
+
+using namespace nnkit;
+namespace nn = nnkit::nn;
+namespace F = nnkit::nn::functional;
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+
+TEST(MoreLayers, LossModulesMatchTheirFunctionalForms) {
+  manual_seed(21);
+  Tensor x = randn({4, 5}), t = randint(0, 5, {4}), p = rand({4, 5}), y = rand({4, 5});
+  nn::CrossEntropyLoss ce({.weight = rand({5}) + 0.5, .label_smoothing = 0.1});
+  EXPECT_TRUE(allclose(ce(x, t), F::cross_entropy(x, t, {.weight = ce.weight, .label_smoothing = 0.1})));
+  EXPECT_EQ(ce.state_dict().keys(), (std::vector<std::string>{"weight"}));  // a buffer, as in PyTorch
+  nn::NLLLoss nll;
+  EXPECT_TRUE(allclose(nll(x.log_softmax(1), t), F::nll_loss(x.log_softmax(1), t)));
+  nn::MSELoss mse(F::Reduction::Sum);
+  EXPECT_TRUE(allclose(mse(x, y), (x - y).pow(2.0).sum()));
+  nn::L1Loss l1;
+  EXPECT_TRUE(allclose(l1(x, y), (x - y).abs().mean()));
+  nn::BCELoss bce;
+  EXPECT_TRUE(allclose(bce(p * 0.9 + 0.05, y), F::binary_cross_entropy(p * 0.9 + 0.05, y)));
+  nn::BCEWithLogitsLoss bcel(Tensor(), full({5}, 2.0));
+  EXPECT_TRUE(allclose(bcel(x, y), F::binary_cross_entropy_with_logits(x, y, {}, full({5}, 2.0))));
+  // Numerically stable for large logits, where log(sigmoid) would overflow.
+  Tensor big = from_vector(std::vector<float>{100.f, -100.f});
+  Tensor l = F::binary_cross_entropy_with_logits(big, from_vector(std::vector<float>{0.f, 1.f}), {}, {}, F::Reduction::None);
+  EXPECT_NEAR(l[0].item<float>(), 100.f, 1e-3);
+  EXPECT_NEAR(l[1].item<float>(), 100.f, 1e-3);
+  EXPECT_NE(error_of([&] { bce(x, y); }).find("probabilities in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of([&] { mse(x, y, y); }).find("expects (input, target)"), std::string::npos);
+}
+
+TEST(MoreLayers, Dropout2dDropsWholeChannels) {
+  manual_seed(22);
+  auto d = nn::make<nn::Dropout2d>(0.5);
+  Tensor x = ones({8, 64, 3, 3});
+  Tensor y = d(x);
+  // Each channel is all zeros or all 2 (= 1 / (1 - p)).
+  Tensor per_channel = y.amax({2, 3}), min_channel = y.amin({2, 3});
+  EXPECT_TRUE(equal(per_channel, min_channel));
+  double kept = (per_channel > 0.0).to(kFloat32).mean().item<double>();
+  EXPECT_NEAR(kept, 0.5, 0.1);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.15);
+  d->eval();
+  EXPECT_TRUE(equal(d(x), x));
+}
+
+TEST(MoreLayers, EmbeddingShapesErrorsAndPadding) {
+  manual_seed(23);
+  auto e = nn::make<nn::Embedding>(nn::Embedding::Options{.num_embeddings = 5, .embedding_dim = 3, .padding_idx = -1});
+  EXPECT_EQ(e->repr(), "Embedding(5, 3, padding_idx=4)");
+  EXPECT_EQ(e->weight[4].abs().sum().item<float>(), 0.f);  // the padding row starts at zero
+  Tensor out = e(from_vector(std::vector<int64_t>{0, 4, 2, 2}).view({2, 2}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 2, 3}));
+  out.sum().backward();
+  EXPECT_EQ(e->weight.grad()[4].abs().sum().item<float>(), 0.f);
+  EXPECT_EQ(e->weight.grad()[2][0].item<float>(), 2.f);
+  EXPECT_NE(error_of([&] { e(from_vector(std::vector<int64_t>{5})); }).find("index out of range"), std::string::npos);
+  EXPECT_NE(error_of([&] { e(ones({2})); }).find("expected int64 indices"), std::string::npos);
+}
+
+TEST(MoreLayers, ShapeAndActivationModules) {
+  Tensor x = randn({2, 6});
+  EXPECT_EQ(nn::make<nn::Unflatten>(1, Shape{2, 3})(x).sizes(), (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_TRUE(allclose(nn::make<nn::Softmax>(1)(x).sum(1), ones({2})));
+  EXPECT_TRUE(allclose(nn::make<nn::LogSoftmax>(1)(x).exp(), x.softmax(1)));
+  EXPECT_TRUE(allclose(nn::make<nn::SiLU>()(x), x * x.sigmoid()));
+  EXPECT_TRUE(allclose(nn::make<nn::LeakyReLU>(0.1)(x), where(x > 0.0, x, x * 0.1)));
+  EXPECT_NE(error_of([] { nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 1, .out_channels = 1, .kernel_size = 3, .stride = 2, .padding = "same"}); })
+                .find("not supported for strided"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 1, .out_channels = 1, .padding = "full"}); })
+                .find("invalid padding string 'full'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { nn::make<nn::Conv1d>(nn::Conv1d::Options{.in_channels = 1, .out_channels = 1, .padding_mode = "mirror"}); })
+                .find("padding_mode"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { pad(ones({2, 3}), {3, 0}, "reflect"); }).find("reflect padding"), std::string::npos);
+  // "valid" and explicit zero padding agree; "same" keeps the size.
+  auto same = nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 2, .out_channels = 2, .kernel_size = 4, .padding = "same"});
+  EXPECT_EQ(same(randn({1, 2, 7, 9})).sizes(), (std::vector<int64_t>{1, 2, 7, 9}));
+}
