@@ -340,3 +340,161 @@ TensorList BCEWithLogitsLoss::forward_list(const TensorList& in) {
 }
 
 }  // namespace nnkit::nn
+
+namespace nnkit::nn {
+
+namespace functional {
+// conv_transpose2d as a convolution: insert stride-1 zeros between the input's pixels, pad by
+// dilation * (k - 1) - padding (plus output_padding at the end), and convolve (stride 1) with
+// the kernel flipped and its in/out channel roles swapped per group. Composed of
+// differentiable ops, so its gradients come for free and match.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dFuncOptions& o) {
+  NNKIT_CHECK(x.dim() == 4, "[conv_transpose2d] expects input [N, C, H, W], got shape ", x.sizes());
+  NNKIT_CHECK(weight.dim() == 4 && weight.size(0) == x.size(1) && o.groups > 0 && x.size(1) % o.groups == 0,
+              "[conv_transpose2d] weight of shape ", weight.sizes(), " does not fit input ", x.sizes(), " with ", o.groups,
+              " groups (expected [", x.size(1), ", out_channels / groups, kh, kw])");
+  NNKIT_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
+                  o.padding.w >= 0,
+              "[conv_transpose2d] stride and dilation must be positive, padding non-negative");
+  NNKIT_CHECK(o.output_padding.h >= 0 && o.output_padding.w >= 0 &&
+                  (o.output_padding.h < o.stride.h || o.output_padding.h < o.dilation.h) &&
+                  (o.output_padding.w < o.stride.w || o.output_padding.w < o.dilation.w),
+              "[conv_transpose2d] output_padding must be smaller than either stride or dilation");
+  Tensor up = x;
+  auto insert_zeros = [](Tensor t, int64_t dim, int64_t s) {
+    if (s == 1) return t;
+    const int64_t n = t.size(dim);
+    Shape zs = t.sizes();
+    zs.insert(size_t(dim) + 1, s - 1);
+    Tensor z = zeros(zs, {.dtype = t.dtype()});
+    Tensor inter = cat({t.unsqueeze(dim + 1), z}, dim + 1);  // [.., n, s, ..]
+    Shape merged = t.sizes();
+    merged[size_t(dim)] = n * s;
+    return inter.reshape(merged).narrow(dim, 0, (n - 1) * s + 1);
+  };
+  up = insert_zeros(insert_zeros(up, 2, o.stride.h), 3, o.stride.w);
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  const int64_t ph = o.dilation.h * (kh - 1) - o.padding.h, pw = o.dilation.w * (kw - 1) - o.padding.w;
+  up = pad(up, {pw, pw + o.output_padding.w, ph, ph + o.output_padding.h});
+  const int64_t g = o.groups, cin_g = weight.size(0) / g, cout_g = weight.size(1);
+  Tensor w = flip(weight, {2, 3}).view({g, cin_g, cout_g, kh, kw}).transpose(1, 2).reshape({g * cout_g, cin_g, kh, kw});
+  return conv2d(up, w, bias, {.stride = 1, .padding = 0, .dilation = o.dilation, .groups = g});
+}
+}  // namespace functional
+
+// ---- ConvTranspose2d ----
+ConvTranspose2d::ConvTranspose2d(const Options& o) : options_(o) {
+  NNKIT_CHECK(o.in_channels > 0 && o.out_channels > 0, "[ConvTranspose2d] in_channels and out_channels must be positive");
+  NNKIT_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
+              "[ConvTranspose2d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
+              ") must be divisible by groups (", o.groups, ")");
+  weight = register_parameter("weight",
+                              empty({o.in_channels, o.out_channels / o.groups, o.kernel_size.h, o.kernel_size.w}));
+  bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
+  reset_parameters();
+}
+void ConvTranspose2d::reset_parameters() {
+  // _ConvNd.reset_parameters: fan_in from weight.size(1) * kh * kw.
+  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != options_.in_channels)
+    fail(nnkit::detail::concat("expected input [N, ", options_.in_channels, ", H, W], got shape ", x.sizes()));
+  const Options& o = options_;
+  return functional::conv_transpose2d(x, weight, bias,
+                                      {.stride = o.stride, .padding = o.padding, .output_padding = o.output_padding,
+                                       .groups = o.groups, .dilation = o.dilation});
+}
+std::string ConvTranspose2d::extra_repr() const {
+  const Options& o = options_;
+  std::string s = std::to_string(o.in_channels) + ", " + std::to_string(o.out_channels) +
+                  ", kernel_size=" + tuple2(o.kernel_size) + ", stride=" + tuple2(o.stride);
+  if (!(o.padding == Pair(0))) s += ", padding=" + tuple2(o.padding);
+  if (!(o.dilation == Pair(1))) s += ", dilation=" + tuple2(o.dilation);
+  if (!(o.output_padding == Pair(0))) s += ", output_padding=" + tuple2(o.output_padding);
+  if (o.groups != 1) s += ", groups=" + std::to_string(o.groups);
+  if (!bias.defined()) s += ", bias=False";
+  return s;
+}
+
+// ---- MultiheadAttention (torch.nn.functional.multi_head_attention_forward, PyTorch 1.13) ----
+MultiheadAttention::MultiheadAttention(const Options& o) : options_(o) {
+  NNKIT_CHECK(o.embed_dim > 0 && o.num_heads > 0 && o.embed_dim % o.num_heads == 0,
+              "[MultiheadAttention] embed_dim (", o.embed_dim, ") must be divisible by num_heads (", o.num_heads, ")");
+  NNKIT_CHECK(o.dropout >= 0 && o.dropout < 1, "[MultiheadAttention] dropout must be in [0, 1), got ", o.dropout);
+  in_proj_weight = register_parameter("in_proj_weight", empty({3 * o.embed_dim, o.embed_dim}));
+  in_proj_bias = register_parameter("in_proj_bias", o.bias ? empty({3 * o.embed_dim}) : Tensor());
+  out_proj = register_module<Linear>("out_proj", o.embed_dim, o.embed_dim, o.bias);
+  reset_parameters();
+}
+void MultiheadAttention::reset_parameters() {
+  init::xavier_uniform_(in_proj_weight);
+  if (in_proj_bias.defined()) init::zeros_(in_proj_bias);
+  out_proj->reset_parameters();
+  if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
+}
+MultiheadAttention::Result MultiheadAttention::forward(const Tensor& query_in, const Tensor& key_in,
+                                                       const Tensor& value_in, const Tensor& key_padding_mask,
+                                                       bool need_weights, const Tensor& attn_mask,
+                                                       bool average_attn_weights) {
+  const int64_t E = options_.embed_dim, H = options_.num_heads, hd = E / H;
+  for (const Tensor* t : {&query_in, &key_in, &value_in})
+    if (!t->defined() || t->dim() != 3 || t->size(2) != E)
+      fail(nnkit::detail::concat("expected query, key and value of shape [", options_.batch_first ? "N, L" : "L, N", ", ",
+                                 E, "], got ", t->defined() ? t->sizes() : Shape{}));
+  Tensor query = options_.batch_first ? query_in.transpose(0, 1) : query_in;
+  Tensor key = options_.batch_first ? key_in.transpose(0, 1) : key_in;
+  Tensor value = options_.batch_first ? value_in.transpose(0, 1) : value_in;
+  const int64_t L = query.size(0), N = query.size(1), S = key.size(0);
+  if (key.size(1) != N || value.size(1) != N || value.size(0) != S)
+    fail(nnkit::detail::concat("query ", query_in.sizes(), ", key ", key_in.sizes(), " and value ", value_in.sizes(),
+                               " do not agree on batch size and source length"));
+  auto proj = [&](const Tensor& x, int64_t i) {
+    Tensor w = in_proj_weight.narrow(0, i * E, E);
+    Tensor b = in_proj_bias.defined() ? in_proj_bias.narrow(0, i * E, E) : Tensor();
+    return functional::linear(x, w, b);
+  };
+  // [len, N, E] -> [N * H, len, hd]
+  auto heads = [&](const Tensor& x, int64_t len) { return x.reshape({len, N * H, hd}).transpose(0, 1); };
+  Tensor q = heads(proj(query, 0), L), k = heads(proj(key, 1), S), v = heads(proj(value, 2), S);
+  Tensor scores = (q * (1.0 / std::sqrt(double(hd)))).bmm(k.transpose(1, 2));  // [N*H, L, S]
+  if (attn_mask.defined()) {
+    Tensor m = attn_mask.dim() == 2 ? attn_mask.unsqueeze(0) : attn_mask;
+    if (!((m.dim() == 3) && (m.size(0) == 1 || m.size(0) == N * H) && m.size(1) == L && m.size(2) == S))
+      fail(nnkit::detail::concat("attn_mask must be [", L, ", ", S, "] or [", N * H, ", ", L, ", ", S, "], got ",
+                                 attn_mask.sizes()));
+    scores = m.dtype() == kBool ? where(m, -INFINITY, scores) : scores + m.to(scores.dtype());
+  }
+  if (key_padding_mask.defined()) {
+    if (key_padding_mask.dim() != 2 || key_padding_mask.size(0) != N || key_padding_mask.size(1) != S)
+      fail(nnkit::detail::concat("key_padding_mask must be [", N, ", ", S, "], got ", key_padding_mask.sizes()));
+    Tensor m = key_padding_mask.view({N, 1, 1, S});
+    Tensor s4 = scores.view({N, H, L, S});
+    s4 = m.dtype() == kBool ? where(m, -INFINITY, s4) : s4 + m.to(scores.dtype());
+    scores = s4.view({N * H, L, S});
+  }
+  Tensor attn = scores.softmax(-1);
+  if (options_.dropout > 0) attn = functional::dropout(attn, options_.dropout, is_training());
+  Tensor out = attn.bmm(v).transpose(0, 1).reshape({L * N, E});  // [L, N*H, hd] -> [L*N, E]
+  out = out_proj->forward(out).view({L, N, E});
+  Result r;
+  r.output = options_.batch_first ? out.transpose(0, 1) : out;
+  if (need_weights) {
+    Tensor w = attn.view({N, H, L, S});
+    r.weights = average_attn_weights ? w.mean(1) : w;
+  }
+  return r;
+}
+TensorList MultiheadAttention::forward_list(const TensorList& in) {
+  if (in.size() < 3 || in.size() > 5)
+    fail("expects {query, key, value[, key_padding_mask[, attn_mask]]}, got " + std::to_string(in.size()) + " tensors");
+  Result r = forward(in[0], in[1], in[2], in.size() > 3 ? in[3] : Tensor(), true, in.size() > 4 ? in[4] : Tensor());
+  return {r.output, r.weights};
+}
+
+}  // namespace nnkit::nn

@@ -569,3 +569,51 @@ TEST(ParityLayers, ConvPaddingModesConv1dAndMore) {
   EXPECT_EQ(nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 1, .out_channels = 1, .kernel_size = 3, .padding = "same", .padding_mode = "reflect"})->repr(),
             "Conv2d(1, 1, kernel_size=(3, 3), stride=(1, 1), padding=same, padding_mode=reflect)");
 }
+
+TEST(ParityLayers, ConvTranspose2dAndMultiheadAttention) {
+  nk::manual_seed(31);
+  struct TC {
+    int64_t cin, cout, k, stride, pad, outpad, groups, dil;
+  };
+  for (TC c : {TC{3, 4, 3, 2, 1, 1, 1, 1}, TC{4, 6, 2, 1, 0, 0, 2, 1}, TC{2, 2, 3, 3, 2, 1, 1, 2}, TC{4, 4, 1, 2, 0, 0, 4, 1}}) {
+    auto nm = nn::make<nn::ConvTranspose2d>(nn::ConvTranspose2d::Options{
+        .in_channels = c.cin, .out_channels = c.cout, .kernel_size = c.k, .stride = c.stride, .padding = c.pad,
+        .output_padding = c.outpad, .groups = c.groups, .dilation = c.dil});
+    torch::nn::ConvTranspose2d tm(torch::nn::ConvTranspose2dOptions(c.cin, c.cout, c.k)
+                                      .stride(c.stride).padding(c.pad).output_padding(c.outpad).groups(c.groups)
+                                      .dilation(c.dil));
+    check_module("ConvTranspose2d", *nm, *tm, {nk::randn({2, c.cin, 5, 4})}, [&](auto& v) { return nm(v[0]); },
+                 [&](auto& v) { return tm(v[0]); });
+  }
+  EXPECT_EQ(nn::make<nn::ConvTranspose2d>(nn::ConvTranspose2d::Options{.in_channels = 4, .out_channels = 2, .kernel_size = 3,
+                                                                       .stride = 2, .padding = 1, .output_padding = 1})
+                ->repr(),
+            "ConvTranspose2d(4, 2, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1))");
+
+  // MultiheadAttention: self-attention with a causal float mask, and cross-attention with a
+  // key padding mask; outputs, averaged weights and all gradients.
+  auto nm = nn::make<nn::MultiheadAttention>(8, 2);
+  torch::nn::MultiheadAttention tm(torch::nn::MultiheadAttentionOptions(8, 2));
+  const int64_t L = 4, S = 5, N = 3;
+  nk::Tensor causal = nk::where(nk::arange(L).unsqueeze(1) < nk::arange(L).unsqueeze(0), -1e9, nk::zeros({L, L}));
+  torch::Tensor tcausal = to_torch(causal);
+  check_module("MultiheadAttention self causal", *nm, *tm, {nk::randn({L, N, 8})},
+               [&](auto& v) { return nm->forward(v[0], v[0], v[0], {}, true, causal).output; },
+               [&](auto& v) { return std::get<0>(tm->forward(v[0], v[0], v[0], torch::Tensor(), true, tcausal)); });
+  nk::Tensor kpm = nk::from_vector(std::vector<bool>{false, false, true, false, true, false, false, false, false,
+                                                     false, false, false, false, true, true}).view({N, S});
+  torch::Tensor tkpm = to_torch(kpm);
+  check_module("MultiheadAttention cross kpm", *nm, *tm, {nk::randn({L, N, 8}), nk::randn({S, N, 8}), nk::randn({S, N, 8})},
+               [&](auto& v) { return nm->forward(v[0], v[1], v[2], kpm).output; },
+               [&](auto& v) { return std::get<0>(tm(v[0], v[1], v[2], tkpm)); });
+  nk::Tensor q = nk::randn({L, N, 8}), kv = nk::randn({S, N, 8});
+  nk::Tensor w = nm->forward(q, kv, kv, kpm).weights;
+  torch::Tensor tw = std::get<1>(tm(to_torch(q), to_torch(kv), to_torch(kv), tkpm));
+  EXPECT_LE(rel_err(w, tw), 1e-5);
+  // batch_first gives the same result on transposed inputs.
+  auto bf = nn::make<nn::MultiheadAttention>(nn::MultiheadAttention::Options{.embed_dim = 8, .num_heads = 2, .batch_first = true});
+  bf->load_state_dict(nm->state_dict());
+  EXPECT_LE(rel_err(bf->forward(q.transpose(0, 1), kv.transpose(0, 1), kv.transpose(0, 1), kpm).output.transpose(0, 1),
+                    std::get<0>(tm(to_torch(q), to_torch(kv), to_torch(kv), tkpm))),
+            1e-5);
+}

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nnkit/nn/functional.h"
+#include "nnkit/nn/linear.h"
 #include "nnkit/nn/module.h"
 
 namespace nnkit::nn {
@@ -25,6 +26,17 @@ Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const 
 // x [N, C, L], weight [K, C/groups, k].
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int64_t stride = 1, int64_t padding = 0,
               int64_t dilation = 1, int64_t groups = 1);
+// The transpose (adjoint) of conv2d: x [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw];
+// output size (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+struct ConvTranspose2dFuncOptions {
+  Pair stride = 1;
+  Pair padding = 0;
+  Pair output_padding = 0;
+  int64_t groups = 1;
+  Pair dilation = 1;
+};
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+                        const ConvTranspose2dFuncOptions& options = {});
 // Normalizes each (sample, channel) over its spatial positions.
 Tensor instance_norm(const Tensor& x, const Tensor& weight = {}, const Tensor& bias = {}, double eps = 1e-5);
 // Losses on probabilities (binary_cross_entropy; log terms clamped at -100 as in PyTorch) and on
@@ -93,6 +105,65 @@ class Conv1d : public Module {
 
   Tensor weight;  // [out_channels, in_channels / groups, kernel_size]
   Tensor bias;
+
+ private:
+  Options options_;
+};
+
+class ConvTranspose2d : public Module {
+ public:
+  struct Options {
+    int64_t in_channels = 0;
+    int64_t out_channels = 0;
+    Pair kernel_size = 1;
+    Pair stride = 1;
+    Pair padding = 0;
+    Pair output_padding = 0;
+    int64_t groups = 1;
+    bool bias = true;
+    Pair dilation = 1;
+  };
+  explicit ConvTranspose2d(const Options& options);
+  Tensor forward(const Tensor& x) override;
+  void reset_parameters() override;
+  std::string extra_repr() const override;
+  const Options& options() const { return options_; }
+
+  Tensor weight;  // [in_channels, out_channels / groups, kh, kw]
+  Tensor bias;    // [out_channels]
+
+ private:
+  Options options_;
+};
+
+// Multi-head attention with PyTorch's parameters (in_proj_weight [3E, E], in_proj_bias [3E],
+// out_proj.weight, out_proj.bias) and semantics. Call forward(query, key, value, ...), or the
+// module with {query, key, value}: outputs {attn_output, attn_weights}.
+class MultiheadAttention : public Module {
+ public:
+  struct Options {
+    int64_t embed_dim = 0;
+    int64_t num_heads = 1;
+    double dropout = 0.0;
+    bool bias = true;
+    bool batch_first = false;  // inputs [N, L, E] instead of [L, N, E]
+  };
+  explicit MultiheadAttention(const Options& options);
+  MultiheadAttention(int64_t embed_dim, int64_t num_heads)
+      : MultiheadAttention(Options{.embed_dim = embed_dim, .num_heads = num_heads}) {}
+  struct Result {
+    Tensor output;   // [L, N, E] ([N, L, E] when batch_first)
+    Tensor weights;  // [N, L, S] (averaged over heads) or [N, heads, L, S]; undefined unless need_weights
+  };
+  Result forward(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& key_padding_mask = {},
+                 bool need_weights = true, const Tensor& attn_mask = {}, bool average_attn_weights = true);
+  TensorList forward_list(const TensorList& inputs) override;
+  using Module::forward;
+  void reset_parameters() override;
+  const Options& options() const { return options_; }
+
+  Tensor in_proj_weight, in_proj_bias;
+  Ptr<Linear> out_proj;
 
  private:
   Options options_;
