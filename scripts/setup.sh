@@ -10,8 +10,10 @@ build_dir="${NNKIT_BUILD_DIR:-build}"
 # libtorch-dev (LibTorch, for the parity suite and the benchmarks) is large; that is expected.
 # libopenblas0-pthread gives LibTorch a real BLAS (Debian falls back to the slow reference BLAS
 # otherwise), so the benchmarks compare nnkit with LibTorch at its best.
+# dataset-fashion-mnist (and zlib for its .gz files) is what examples/train_resnet trains on.
 packages=(build-essential cmake ninja-build ccache libeigen3-dev libfmt-dev nlohmann-json3-dev
-          libgtest-dev googletest libtorch-dev python3-torch python3-numpy libopenblas0-pthread)
+          libgtest-dev googletest libtorch-dev python3-torch python3-numpy libopenblas0-pthread
+          zlib1g-dev dataset-fashion-mnist)
 
 if [ "${NNKIT_SKIP_APT:-0}" != 1 ]; then
   missing=()
