@@ -259,26 +259,116 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Pair out_size) {
 }
 
 // ---- normalization ----
+namespace {
+// Fused batch norm over x viewed as [N, C, S] (contiguous): statistics per channel in double
+// (two passes: mean, then the centred sum of squares), y = x * scale + shift in one pass, and
+// a backward that needs two per-channel sums. Parallel over channels (statistics, backward
+// sums) and over (n, c) rows (elementwise passes).
+template <typename T>
+void bn_channel_stats(const T* x, int64_t N, int64_t C, int64_t S, double* mean, double* var) {
+#pragma omp parallel for schedule(static) if (N * C * S > 32768)
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* p = x + (n * C + c) * S;
+      double s = 0;
+      for (int64_t i = 0; i < S; ++i) s += double(p[i]);
+      sum += s;
+    }
+    const double m = sum / double(N * S);
+    double sq = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* p = x + (n * C + c) * S;
+      double s = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        const double d = double(p[i]) - m;
+        s += d * d;
+      }
+      sq += s;
+    }
+    mean[c] = m;
+    var[c] = sq / double(N * S);
+  }
+}
+
+template <typename T>
+void bn_apply(const T* x, T* y, int64_t N, int64_t C, int64_t S, const double* scale, const double* shift) {
+#pragma omp parallel for schedule(static) if (N * C * S > 32768)
+  for (int64_t r = 0; r < N * C; ++r) {
+    const int64_t c = r % C;
+    const T a = T(scale[c]), b = T(shift[c]);
+    const T* p = x + r * S;
+    T* q = y + r * S;
+    for (int64_t i = 0; i < S; ++i) q[i] = p[i] * a + b;
+  }
+}
+
+// sum_dy[c] = sum dy, sum_dy_xmu[c] = sum dy * (x - mean[c]).
+template <typename T>
+void bn_backward_sums(const T* x, const T* dy, int64_t N, int64_t C, int64_t S, const double* mean, double* sum_dy,
+                      double* sum_dy_xmu) {
+#pragma omp parallel for schedule(static) if (N * C * S > 32768)
+  for (int64_t c = 0; c < C; ++c) {
+    double a = 0, b = 0;
+    const double m = mean[c];
+    for (int64_t n = 0; n < N; ++n) {
+      const T* p = x + (n * C + c) * S;
+      const T* g = dy + (n * C + c) * S;
+      double sa = 0, sb = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        sa += double(g[i]);
+        sb += double(g[i]) * (double(p[i]) - m);
+      }
+      a += sa;
+      b += sb;
+    }
+    sum_dy[c] = a;
+    sum_dy_xmu[c] = b;
+  }
+}
+
+// dx = k1[c] * dy + k2[c] * x + k3[c]  (covers both train-mode and eval-mode formulas).
+template <typename T>
+void bn_dx(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t S, const double* k1, const double* k2,
+           const double* k3) {
+#pragma omp parallel for schedule(static) if (N * C * S > 32768)
+  for (int64_t r = 0; r < N * C; ++r) {
+    const int64_t c = r % C;
+    const T a = T(k1[c]), b = T(k2[c]), d = T(k3[c]);
+    const T* p = x + r * S;
+    const T* g = dy + r * S;
+    T* q = dx + r * S;
+    for (int64_t i = 0; i < S; ++i) q[i] = g[i] * a + p[i] * b + d;
+  }
+}
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, std::optional<double> momentum, double eps,
                   const Tensor& num_batches_tracked) {
   nnkit::detail::check_defined(x, "batch_norm");
   NNKIT_CHECK(x.dim() >= 2, "[batch_norm] expected input with at least 2 dims [N, C, ...], got shape ", x.sizes());
-  int64_t C = x.size(1);
+  nnkit::detail::check_cpu(x, "batch_norm");
+  NNKIT_CHECK(x.is_floating_point(), "[batch_norm] expected a floating-point input, got ", x.dtype());
+  const int64_t C = x.size(1);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined())
       NNKIT_CHECK(t->dim() == 1 && t->size(0) == C, "[batch_norm] expected per-channel tensors of shape [", C,
                   "], got ", t->sizes(), " (input shape ", x.sizes(), ")");
-  Shape dims{0};
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  Shape bshape = Shape::filled(size_t(x.dim()), 1);
-  bshape[1] = C;
-  Tensor mean, var;
-  if (training || !running_mean.defined()) {
-    int64_t n = x.numel() / std::max<int64_t>(C, 1);
-    NNKIT_CHECK(n > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
-    mean = x.mean(dims, true);
-    var = x.var(dims, 0, true);
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined())
+      NNKIT_CHECK(t->dtype() == x.dtype(), "[batch_norm] weight and bias must have the input's dtype ", x.dtype(),
+                  ", got ", t->dtype());
+  const int64_t N = x.size(0), S = C > 0 && N > 0 ? x.numel() / (N * C) : 0;
+  const int64_t M = N * S;  // values per channel
+  const bool batch_stats = training || !running_mean.defined();
+  std::vector<double> mean(static_cast<size_t>(C)), var(static_cast<size_t>(C));
+  Tensor xc = x.detach().contiguous();
+  if (batch_stats) {
+    NNKIT_CHECK(M > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
+    nnkit::detail::dispatch_float(x.dtype(), "batch_norm", [&]<typename T>() {
+      bn_channel_stats<T>(xc.data_ptr<T>(), N, C, S, mean.data(), var.data());
+    });
     if (training && running_mean.defined()) {
       NoGradGuard g;
       double m = momentum.value_or(0.0);
@@ -287,18 +377,80 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         nbt.add_(1.0);
         if (!momentum) m = 1.0 / double(nbt.item<int64_t>());  // cumulative moving average
       }
-      Tensor bm = mean.detach().reshape({C}), bv = var.detach().reshape({C}) * (double(n) / double(n - 1));
+      std::vector<double> unbiased(var);
+      for (double& v : unbiased) v *= double(M) / double(M - 1);
+      Tensor bm = from_vector(mean).to(running_mean.dtype()), bv = from_vector(unbiased).to(running_var.dtype());
       Tensor rm = running_mean, rv = running_var;
-      rm.mul_(1 - m).add_(bm.to(rm.dtype()), m);
-      rv.mul_(1 - m).add_(bv.to(rv.dtype()), m);
+      rm.mul_(1 - m).add_(bm, m);
+      rv.mul_(1 - m).add_(bv, m);
     }
   } else {
-    mean = running_mean.view(bshape);
-    var = running_var.view(bshape);
+    Tensor rm = running_mean.detach().to(kFloat64).contiguous(), rv = running_var.detach().to(kFloat64).contiguous();
+    for (int64_t c = 0; c < C; ++c) {
+      mean[size_t(c)] = rm.data_ptr<double>()[c];
+      var[size_t(c)] = rv.data_ptr<double>()[c];
+    }
   }
-  Tensor y = (x - mean) * (var + eps).rsqrt();
-  if (weight.defined()) y = y * weight.view(bshape);
-  if (bias.defined()) y = y + bias.view(bshape);
+  std::vector<double> invstd(static_cast<size_t>(C)), w(static_cast<size_t>(C), 1.0), scale(static_cast<size_t>(C)),
+      shift(static_cast<size_t>(C));
+  {
+    Tensor wd = weight.defined() ? weight.detach().to(kFloat64).contiguous() : Tensor();
+    Tensor bd = bias.defined() ? bias.detach().to(kFloat64).contiguous() : Tensor();
+    for (int64_t c = 0; c < C; ++c) {
+      invstd[size_t(c)] = 1.0 / std::sqrt(var[size_t(c)] + eps);
+      if (wd.defined()) w[size_t(c)] = wd.data_ptr<double>()[c];
+      scale[size_t(c)] = w[size_t(c)] * invstd[size_t(c)];
+      shift[size_t(c)] = (bd.defined() ? bd.data_ptr<double>()[c] : 0.0) - mean[size_t(c)] * scale[size_t(c)];
+    }
+  }
+  Tensor y = empty(x.sizes(), {.dtype = x.dtype()});
+  nnkit::detail::dispatch_float(x.dtype(), "batch_norm", [&]<typename T>() {
+    bn_apply<T>(xc.data_ptr<T>(), y.data_ptr<T>(), N, C, S, scale.data(), shift.data());
+  });
+  if (needs_grad(x, weight, bias)) {
+    const bool gx = requires_grad(x), gw = requires_grad(weight), gb = requires_grad(bias);
+    auto node = make_node(
+        "NativeBatchNormBackward0", {&x, &weight, &bias},
+        [=, sx = SavedTensor(xc)](autograd::Node& self, TensorList&& grads) {
+          Tensor xs = sx.unpack(self.shared_from_this());
+          Tensor dy = grads[0].detach().contiguous();
+          std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xmu(static_cast<size_t>(C));
+          nnkit::detail::dispatch_float(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
+            bn_backward_sums<T>(xs.data_ptr<T>(), dy.data_ptr<T>(), N, C, S, mean.data(), sum_dy.data(),
+                                sum_dy_xmu.data());
+          });
+          Tensor dx, dw, db;
+          if (gx) {
+            std::vector<double> k1(static_cast<size_t>(C)), k2(static_cast<size_t>(C)), k3(static_cast<size_t>(C));
+            for (int64_t c = 0; c < C; ++c) {
+              const size_t i = size_t(c);
+              if (batch_stats) {
+                // dx = w*invstd * (dy - sum_dy/M - (x - mean) * invstd^2 * sum_dy_xmu / M)
+                const double a = w[i] * invstd[i], proj = invstd[i] * invstd[i] * sum_dy_xmu[i] / double(M);
+                k1[i] = a;
+                k2[i] = -a * proj;
+                k3[i] = a * (mean[i] * proj - sum_dy[i] / double(M));
+              } else {
+                k1[i] = w[i] * invstd[i];
+                k2[i] = 0;
+                k3[i] = 0;
+              }
+            }
+            dx = empty(xs.sizes(), {.dtype = xs.dtype()});
+            nnkit::detail::dispatch_float(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
+              bn_dx<T>(xs.data_ptr<T>(), dy.data_ptr<T>(), dx.data_ptr<T>(), N, C, S, k1.data(), k2.data(), k3.data());
+            });
+          }
+          if (gw) {
+            std::vector<double> v(static_cast<size_t>(C));
+            for (int64_t c = 0; c < C; ++c) v[size_t(c)] = sum_dy_xmu[size_t(c)] * invstd[size_t(c)];
+            dw = from_vector(v).to(xs.dtype());
+          }
+          if (gb) db = from_vector(sum_dy).to(xs.dtype());
+          return TensorList{dx, dw, db};
+        });
+    set_history(y, node);
+  }
   return y;
 }
 
