@@ -101,7 +101,7 @@ Edge gradient_edge(const Tensor& t) {
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr};
   std::shared_ptr<Node> acc = meta.grad_accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    acc = make_pooled<AccumulateGrad>(t.impl_ptr());
     meta.grad_accumulator = acc;
   }
   return Edge{acc, 0};

@@ -80,9 +80,29 @@ class LambdaNode final : public Node {
   std::optional<F> fn_;
 };
 
+// Nodes (with their shared_ptr control block) come from nnkit's per-thread block cache, like
+// tensors: a graph is built and dropped at every training step.
+template <typename T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <typename U>
+  PoolAllocator(const PoolAllocator<U>&) {}  // NOLINT
+  T* allocate(size_t n) { return static_cast<T*>(RefCounted::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { RefCounted::operator delete(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const PoolAllocator<U>&) const {
+    return true;
+  }
+};
+template <typename T, typename... Args>
+std::shared_ptr<T> make_pooled(Args&&... args) {
+  return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
+}
+
 template <typename F>
 std::shared_ptr<Node> make_node(std::string_view name, std::initializer_list<const Tensor*> inputs, F fn) {
-  auto node = std::make_shared<LambdaNode<F>>(name, std::move(fn));
+  auto node = make_pooled<LambdaNode<F>>(name, std::move(fn));
   auto& edges = node->mutable_next_edges();
   edges.reserve(inputs.size());
   for (const Tensor* t : inputs) edges.push_back(requires_grad(*t) ? gradient_edge(*t) : Edge{});
@@ -90,7 +110,7 @@ std::shared_ptr<Node> make_node(std::string_view name, std::initializer_list<con
 }
 template <typename F>
 std::shared_ptr<Node> make_node_list(std::string_view name, const TensorList& inputs, F fn) {
-  auto node = std::make_shared<LambdaNode<F>>(name, std::move(fn));
+  auto node = make_pooled<LambdaNode<F>>(name, std::move(fn));
   auto& edges = node->mutable_next_edges();
   edges.reserve(inputs.size());
   for (const Tensor& t : inputs) edges.push_back(requires_grad(t) ? gradient_edge(t) : Edge{});

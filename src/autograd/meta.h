@@ -8,6 +8,10 @@
 namespace nnkit::autograd {
 
 struct AutogradMeta {
+  // From nnkit's block cache (one per tensor that takes part in autograd).
+  static void* operator new(size_t bytes) { return RefCounted::operator new(bytes); }
+  static void operator delete(void* p, size_t bytes) noexcept { RefCounted::operator delete(p, bytes); }
+
   bool requires_grad = false;
   bool retains_grad = false;
   // Produced by a view op from a tensor with autograd history (in-place ops on such views are

@@ -388,7 +388,27 @@ TEST(ModulePatterns, EveryLayerRoundTripsThroughFiles) {
       {"GroupNorm", [] { return nn::Ptr<>(nn::make<nn::GroupNorm>(2, 4)); }, {2, 4, 3, 3}},
       {"LayerNorm", [] { return nn::Ptr<>(nn::make<nn::LayerNorm>(Shape{4})); }, {3, 4}},
       {"Sequential", [] { return nn::Ptr<>(nn::make<nn::Sequential>(nn::make<nn::Linear>(4, 4), nn::make<nn::GELU>(), nn::make<nn::LayerNorm>(Shape{4}))); }, {2, 4}},
+      {"Conv1d", [] { return nn::Ptr<>(nn::make<nn::Conv1d>(nn::Conv1d::Options{.in_channels = 2, .out_channels = 3, .kernel_size = 3, .padding = "same", .padding_mode = "reflect"})); }, {2, 2, 7}},
+      {"ConvTranspose2d", [] { return nn::Ptr<>(nn::make<nn::ConvTranspose2d>(nn::ConvTranspose2d::Options{.in_channels = 2, .out_channels = 4, .kernel_size = 3, .stride = 2, .padding = 1, .output_padding = 1})); }, {1, 2, 4, 4}},
+      {"InstanceNorm2d", [] { return nn::Ptr<>(nn::make<nn::InstanceNorm2d>(3, 1e-5, true)); }, {2, 3, 4, 4}},
+      {"Embedding", [] { return nn::Ptr<>(nn::make<nn::Sequential>(nn::make<nn::Linear>(3, 4))); }, {2, 3}},
+      {"MultiheadAttention", [] { return nn::Ptr<>(nn::make<nn::MultiheadAttention>(nn::MultiheadAttention::Options{.embed_dim = 4, .num_heads = 2, .batch_first = true})); }, {2, 3, 4}},
+      {"Activations", [] { return nn::Ptr<>(nn::make<nn::Sequential>(nn::make<nn::LeakyReLU>(0.2), nn::make<nn::SiLU>(), nn::make<nn::Softmax>(1), nn::make<nn::Dropout2d>(0.0), nn::make<nn::Flatten>(), nn::make<nn::Unflatten>(1, Shape{2, 4}))); }, {1, 2, 2, 2}},
   };
+  // Bilinear and Embedding take other inputs: checked through their state alone, plus a call.
+  {
+    manual_seed(1);
+    auto a = nn::make<nn::Bilinear>(3, 4, 2);
+    auto e = nn::make<nn::Embedding>(nn::Embedding::Options{.num_embeddings = 6, .embedding_dim = 3, .padding_idx = 2});
+    manual_seed(2);
+    auto b = nn::make<nn::Bilinear>(3, 4, 2);
+    auto f = nn::make<nn::Embedding>(nn::Embedding::Options{.num_embeddings = 6, .embedding_dim = 3, .padding_idx = 2});
+    b->load_state_dict(load_safetensors_bytes(save_safetensors_bytes(a->state_dict())));
+    f->load_state_dict(load_safetensors_bytes(save_safetensors_bytes(e->state_dict())));
+    Tensor x1 = randn({2, 3}), x2 = randn({2, 4}), idx = from_vector(std::vector<int64_t>{0, 5, 2});
+    EXPECT_TRUE(equal(a->forward(x1, x2), b->forward(x1, x2)));
+    EXPECT_TRUE(equal(e(idx), f(idx)));
+  }
   for (auto& c : cases) {
     manual_seed(1);
     nn::Ptr<> a = c.make();
@@ -396,9 +416,13 @@ TEST(ModulePatterns, EveryLayerRoundTripsThroughFiles) {
     nn::Ptr<> b = c.make();
     // Give buffers non-default values through a training step.
     a->train();
+    auto call = [&c](nn::Ptr<>& m, const Tensor& x) {
+      if (c.name == "MultiheadAttention") return m(TensorList{x, x, x})[0];
+      return m(x);
+    };
     {
       NoGradGuard g;
-      a(randn(c.input));
+      call(a, randn(c.input));
     }
     StateDict sd = load_safetensors_bytes(save_safetensors_bytes(a->state_dict()));
     b->load_state_dict(sd);
@@ -410,6 +434,6 @@ TEST(ModulePatterns, EveryLayerRoundTripsThroughFiles) {
     b->eval();
     Tensor x = randn(c.input);
     NoGradGuard g;
-    EXPECT_TRUE(equal(a(x), b(x))) << c.name;
+    EXPECT_TRUE(equal(call(a, x), call(b, x))) << c.name;
   }
 }
