@@ -16,6 +16,7 @@ LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
 }
 
 void LRScheduler::apply() {
+  on_apply(last_epoch_);
   last_lr_.clear();
   for (size_t g = 0; g < base_lrs_.size(); ++g) {
     double lr = lr_at(last_epoch_, g);
@@ -73,37 +74,55 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, const OneCycleOptions& o) : LRSched
   NNKIT_CHECK(o.pct_start >= 0 && o.pct_start <= 1, "[OneCycleLR] pct_start must be in [0, 1], got ", o.pct_start);
   NNKIT_CHECK(o.max_lrs.empty() || o.max_lrs.size() == optimizer.num_param_groups(), "[OneCycleLR] max_lrs has ",
               o.max_lrs.size(), " values for ", optimizer.num_param_groups(), " parameter groups");
+  NNKIT_CHECK(!o.cycle_momentum || optimizer.momentum(0).has_value(), "[OneCycleLR] ", optimizer.name(),
+              " has no momentum to cycle; pass .cycle_momentum = false");
   apply();
 }
-double OneCycleLR::lr_at(int64_t step, size_t group) const {
+
+// PyTorch's phases: (end_step, start, end) per phase, annealed by cosine or linearly.
+double OneCycleLR::value_at(int64_t step, double initial, double peak, double final_value) const {
   NNKIT_CHECK(step <= o_.total_steps, "[OneCycleLR] stepped ", step, " times, but total_steps is ", o_.total_steps);
-  const double max_lr = o_.max_lrs.empty() ? o_.max_lr : o_.max_lrs.at(group);
-  const double initial = max_lr / o_.div_factor, min_lr = initial / o_.final_div_factor;
   auto anneal = [&](double start, double end, double pct) {
     if (o_.cos_anneal) return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
     return (end - start) * pct + start;
   };
   struct Phase {
-    double end_step, start_lr, end_lr;
+    double end_step, start, end;
   };
   std::vector<Phase> phases;
   const double n = double(o_.total_steps);
   if (o_.three_phase) {
-    phases = {{o_.pct_start * n - 1, initial, max_lr}, {2 * o_.pct_start * n - 2, max_lr, initial}, {n - 1, initial, min_lr}};
+    phases = {{o_.pct_start * n - 1, initial, peak}, {2 * o_.pct_start * n - 2, peak, initial}, {n - 1, initial, final_value}};
   } else {
-    phases = {{o_.pct_start * n - 1, initial, max_lr}, {n - 1, max_lr, min_lr}};
+    phases = {{o_.pct_start * n - 1, initial, peak}, {n - 1, peak, final_value}};
   }
-  double start_step = 0, lr = initial;
+  double start_step = 0;
   for (size_t i = 0; i < phases.size(); ++i) {
     const double end_step = phases[i].end_step;
-    if (double(step) <= end_step || i == phases.size() - 1) {
-      const double pct = (double(step) - start_step) / (end_step - start_step);
-      lr = anneal(phases[i].start_lr, phases[i].end_lr, pct);
-      break;
-    }
+    if (double(step) <= end_step || i == phases.size() - 1)
+      return anneal(phases[i].start, phases[i].end, (double(step) - start_step) / (end_step - start_step));
     start_step = end_step;
   }
-  return lr;
+  return initial;
+}
+
+double OneCycleLR::lr_at(int64_t step, size_t group) const {
+  const double max_lr = o_.max_lrs.empty() ? o_.max_lr : o_.max_lrs.at(group);
+  const double initial = max_lr / o_.div_factor;
+  return value_at(step, initial, max_lr, initial / o_.final_div_factor);
+}
+
+double OneCycleLR::momentum_at(int64_t step) const {
+  // Momentum moves opposite to the learning rate: max -> base -> max (three phases: max ->
+  // base -> max -> max).
+  if (o_.three_phase) return value_at(step, o_.max_momentum, o_.base_momentum, o_.max_momentum);
+  return value_at(step, o_.max_momentum, o_.base_momentum, o_.max_momentum);
+}
+
+void OneCycleLR::on_apply(int64_t step) {
+  if (!o_.cycle_momentum) return;
+  const double m = momentum_at(step);
+  for (size_t g = 0; g < optimizer_.num_param_groups(); ++g) optimizer_.set_momentum(m, g);
 }
 
 SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,

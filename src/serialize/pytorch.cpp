@@ -140,9 +140,14 @@ struct Object {
   Tensor tensor;
 };
 
+// Every object of one unpickling, so that reference cycles a hostile pickle can build (a dict
+// that contains itself through the memo) are broken when the unpickler goes away.
+thread_local std::vector<ObjectPtr>* live_objects = nullptr;
+
 ObjectPtr make(Object::Kind k) {
   auto o = std::make_shared<Object>();
   o->kind = k;
+  if (live_objects) live_objects->push_back(o);
   return o;
 }
 
@@ -177,7 +182,18 @@ class Unpickler {
  public:
   Unpickler(const std::string& bytes, size_t begin, size_t size, const std::string& prefix,
             const std::map<std::string, ZipEntry>& zip)
-      : b_(bytes), pos_(begin), end_(begin + size), prefix_(prefix), zip_(zip) {}
+      : b_(bytes), pos_(begin), end_(begin + size), prefix_(prefix), zip_(zip), outer_(live_objects) {
+    live_objects = &objects_;
+  }
+  ~Unpickler() {
+    live_objects = outer_;
+    for (auto& o : objects_) {
+      o->items.clear();
+      o->entries.clear();
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
 
   ObjectPtr run() {
     constexpr size_t kMaxStack = 1 << 20, kMaxMemo = 1 << 22;
@@ -499,6 +515,8 @@ class Unpickler {
   const std::map<std::string, ZipEntry>& zip_;
   std::vector<ObjectPtr> stack_, memo_;
   std::map<std::string, Tensor> storages_;
+  std::vector<ObjectPtr> objects_;
+  std::vector<ObjectPtr>* outer_;
 };
 
 }  // namespace
@@ -518,7 +536,8 @@ StateDict load_pytorch_bytes(const std::string& bytes) {
   if (pkl.empty()) fail("no <name>/data.pkl in the archive: not a file written by torch.save");
   const std::string prefix = pkl.substr(0, pkl.size() - std::string("data.pkl").size());
   const ZipEntry& e = zip.at(pkl);
-  ObjectPtr root = Unpickler(bytes, e.offset, e.size, prefix, zip).run();
+  Unpickler unpickler(bytes, e.offset, e.size, prefix, zip);  // owns every object until the end
+  ObjectPtr root = unpickler.run();
   if (root->kind != Object::Kind::Dict)
     fail(std::string("the file holds a ") + kind_name(root->kind) +
          ", not a state dict (save model.state_dict(), not the model)");

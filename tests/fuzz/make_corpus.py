@@ -77,6 +77,22 @@ def pytorch_corpus():
     buf = io.BytesIO()
     torch.save({"h": torch.zeros(2, dtype=torch.float16)}, buf)  # unsupported dtype
     write(PT, "half_tensor", buf.getvalue())
+    write(PT, "self_reference", self_reference(src))
+
+
+def self_reference(src):
+    """The archive of a valid file with data.pkl replaced by a dict that contains itself:
+    the loader must reject it without leaking the cycle."""
+    import collections
+    import pickle
+    d = collections.OrderedDict()
+    d["self"] = d
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            data = pickle.dumps(d, protocol=2) if info.filename.endswith("data.pkl") else src.read(info.filename)
+            z.writestr(info.filename, data)
+    return out.getvalue()
 
 
 if __name__ == "__main__":

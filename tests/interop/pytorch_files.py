@@ -164,6 +164,20 @@ def schedules(out_dir):
         "Warmup_then_cosine": run(lambda o: S.SequentialLR(
             o, [S.LinearLR(o, start_factor=0.1, total_iters=5), S.CosineAnnealingLR(o, T_max=25)], milestones=[5])),
     }
+    # OneCycleLR's default momentum cycling, for SGD (momentum) and Adam (beta1).
+    for name, make_opt, key in (("sgd", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "momentum"),
+                                ("adam", lambda p: torch.optim.Adam(p, lr=0.1), "betas")):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = make_opt([p])
+        sched = S.OneCycleLR(opt, max_lr=0.3, total_steps=21)
+        vals = []
+        for step in range(21):
+            g = opt.param_groups[0]
+            vals.append([g["lr"], g[key] if key == "momentum" else g[key][0]])
+            if step < 20:
+                opt.step()
+                sched.step()
+        out["OneCycleLR_momentum_" + name] = vals
     torch.manual_seed(5)
     grads = [torch.randn(3, 4) * 3, torch.randn(5)]
     clip = {}

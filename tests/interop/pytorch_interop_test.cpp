@@ -227,12 +227,13 @@ TEST(PyTorchSchedules, LearningRatesMatchPyTorchStepForStep) {
   }
   {
     TwoGroups t;
-    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31});
+    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31, .cycle_momentum = false});
     expect_schedule(j["OneCycleLR"], t.opt, s, "OneCycleLR");
   }
   {
     TwoGroups t;
-    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31, .cos_anneal = false, .three_phase = true});
+    optim::OneCycleLR s(t.opt, {.max_lrs = {0.5, 0.1}, .total_steps = 31, .cos_anneal = false, .three_phase = true,
+                                .cycle_momentum = false});
     expect_schedule(j["OneCycleLR_three_phase_linear"], t.opt, s, "OneCycleLR three-phase linear");
   }
   {
@@ -241,6 +242,27 @@ TEST(PyTorchSchedules, LearningRatesMatchPyTorchStepForStep) {
     auto cosine = std::make_shared<optim::CosineAnnealingLR>(t.opt, 25);
     optim::SequentialLR s(t.opt, {warmup, cosine}, {5});
     expect_schedule(j["Warmup_then_cosine"], t.opt, s, "LinearLR warmup then cosine");
+  }
+}
+
+TEST(PyTorchSchedules, OneCycleCyclesMomentumLikePyTorch) {
+  if (dir().empty()) GTEST_SKIP() << "NNKIT_INTEROP_DIR not set";
+  nlohmann::json j = schedules();
+  Tensor p = zeros({1}, {.requires_grad = true});
+  optim::SGD sgd({p}, {.lr = 0.1, .momentum = 0.9});
+  optim::Adam adam({p}, {.lr = 0.1});
+  optim::OneCycleLR s1(sgd, {.max_lr = 0.3, .total_steps = 21});
+  optim::OneCycleLR s2(adam, {.max_lr = 0.3, .total_steps = 21});
+  for (size_t step = 0; step < 21; ++step) {
+    if (step > 0) {
+      s1.step();
+      s2.step();
+    }
+    auto want_sgd = j["OneCycleLR_momentum_sgd"][step], want_adam = j["OneCycleLR_momentum_adam"][step];
+    EXPECT_NEAR(sgd.lr(), want_sgd[0].get<double>(), 1e-12) << step;
+    EXPECT_NEAR(*sgd.momentum(), want_sgd[1].get<double>(), 1e-12) << step;
+    EXPECT_NEAR(adam.lr(), want_adam[0].get<double>(), 1e-12) << step;
+    EXPECT_NEAR(adam.options().beta1, want_adam[1].get<double>(), 1e-12) << step;
   }
 }
 

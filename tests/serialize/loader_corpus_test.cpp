@@ -68,7 +68,8 @@ TEST(LoaderCorpus, PyTorchValidAndMalformed) {
       {"evil_global", "subprocess.Popenxxxxxxx"},
       {"deflated", "compressed"},
       {"not_a_dict", "not a state dict"},
-      {"half_tensor", "HalfStorage"}};
+      {"half_tensor", "HalfStorage"},
+      {"self_reference", "entry 'self' is a dict"}};
   for (auto [name, expect] : bad) {
     std::string e = error_of([&] { load_pytorch_bytes(corpus("pytorch", name)); });
     EXPECT_NE(e.find(expect), std::string::npos) << name << ": " << e;

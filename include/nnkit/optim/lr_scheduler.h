@@ -25,6 +25,7 @@ class LRScheduler {
 
  protected:
   void apply();  // sets the rates for last_epoch_
+  virtual void on_apply(int64_t epoch) { (void)epoch; }  // other hyper-parameters (momentum)
   Optimizer& optimizer_;
   std::vector<double> base_lrs_;
 
@@ -80,7 +81,9 @@ class LinearLR : public LRScheduler {
 
 // The 1cycle policy (Smith & Topin), stepped once per batch: warm up from max_lr/div_factor to
 // max_lr over pct_start of total_steps, then anneal (cosine or linear) to
-// max_lr/(div_factor*final_div_factor). Learning rate only (no momentum cycling).
+// max_lr/(div_factor*final_div_factor). With cycle_momentum (PyTorch's default) the momentum
+// (SGD, RMSprop) or beta1 (Adam, AdamW) moves the other way, between max_momentum and
+// base_momentum.
 struct OneCycleOptions {
   double max_lr = 0.1;
   std::vector<double> max_lrs;  // one per parameter group; empty: max_lr for every group
@@ -90,13 +93,21 @@ struct OneCycleOptions {
   double div_factor = 25;
   double final_div_factor = 1e4;
   bool three_phase = false;
+  bool cycle_momentum = true;
+  double base_momentum = 0.85;
+  double max_momentum = 0.95;
 };
 class OneCycleLR : public LRScheduler {
  public:
   OneCycleLR(Optimizer& optimizer, const OneCycleOptions& options);
   double lr_at(int64_t epoch, size_t group) const override;
+  double momentum_at(int64_t step) const;
+
+ protected:
+  void on_apply(int64_t step) override;
 
  private:
+  double value_at(int64_t step, double initial, double peak, double final_value) const;
   OneCycleOptions o_;
 };
 

@@ -3,6 +3,7 @@
 // that save with nnkit::save like a module's. Concrete optimizers (SGD, Adam, AdamW, RMSprop)
 // follow PyTorch's update rules exactly (torch/optim/*.py, PyTorch 1.13), step for step.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ class Optimizer {
   void set_lr(double lr) {
     for (size_t g = 0; g < num_param_groups(); ++g) set_lr(lr, g);
   }
+  // The momentum of a group (SGD and RMSprop: momentum; Adam and AdamW: beta1), for schedulers
+  // that cycle it; nullopt for optimizers without one.
+  virtual std::optional<double> momentum(size_t group = 0) const { return std::nullopt; }
+  virtual void set_momentum(double value, size_t group) { (void)value, (void)group; }
 
   // PyTorch's layout, flattened into tensor names: "state.<i>.<name>" for each parameter's
   // state (i counts parameters across groups, in order) and "param_groups.<g>.<option>" for
@@ -127,6 +132,8 @@ class Adam : public detail::Impl<AdamOptions> {
       : Adam(std::vector<ParamGroup<AdamOptions>>{{std::move(params), std::nullopt}}, options) {}
   Adam(std::vector<ParamGroup<AdamOptions>> groups, const AdamOptions& defaults = {});
   void step() override;
+  std::optional<double> momentum(size_t g = 0) const override { return options_.at(g).beta1; }
+  void set_momentum(double v, size_t g) override { options_.at(g).beta1 = v; }
 
  protected:
   std::vector<std::pair<std::string, double>> group_options(size_t g) const override;
@@ -139,6 +146,8 @@ class AdamW : public detail::Impl<AdamWOptions> {
       : AdamW(std::vector<ParamGroup<AdamWOptions>>{{std::move(params), std::nullopt}}, options) {}
   AdamW(std::vector<ParamGroup<AdamWOptions>> groups, const AdamWOptions& defaults = {});
   void step() override;
+  std::optional<double> momentum(size_t g = 0) const override { return options_.at(g).beta1; }
+  void set_momentum(double v, size_t g) override { options_.at(g).beta1 = v; }
 
  protected:
   std::vector<std::pair<std::string, double>> group_options(size_t g) const override;
@@ -151,6 +160,8 @@ class RMSprop : public detail::Impl<RMSpropOptions> {
       : RMSprop(std::vector<ParamGroup<RMSpropOptions>>{{std::move(params), std::nullopt}}, options) {}
   RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups, const RMSpropOptions& defaults = {});
   void step() override;
+  std::optional<double> momentum(size_t g = 0) const override { return options_.at(g).momentum; }
+  void set_momentum(double v, size_t g) override { options_.at(g).momentum = v; }
 
  protected:
   std::vector<std::pair<std::string, double>> group_options(size_t g) const override;

@@ -21,6 +21,8 @@ class SGD : public detail::Impl<SGDOptions> {
       : SGD(std::vector<ParamGroup<SGDOptions>>{{std::move(params), std::nullopt}}, options) {}
   SGD(std::vector<ParamGroup<SGDOptions>> groups, const SGDOptions& defaults);
   void step() override;
+  std::optional<double> momentum(size_t g = 0) const override { return options_.at(g).momentum; }
+  void set_momentum(double v, size_t g) override { options_.at(g).momentum = v; }
 
  protected:
   std::vector<std::pair<std::string, double>> group_options(size_t g) const override;
