@@ -86,6 +86,28 @@ void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   int64_t i0 = 0;
   // Eight rows at a time: eight independent accumulator chains in registers hide the FMA
   // latency; then four, then one.
+  // Sixteen rows at a time, over a k-major copy of the 16-row panel of A: sixteen
+  // accumulator vectors, and the broadcasts read fixed offsets (with A's own strides the
+  // compiler runs out of registers for the addresses).
+  if (M >= 16 && K <= 512) {
+    alignas(64) T ap[16 * 512];
+    for (; i0 + 16 <= M; i0 += 16) {
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t r = 0; r < 16; ++r) ap[k * 16 + r] = A[(i0 + r) * a_rs + k * a_cs];
+      for (int64_t j0 = 0; j0 < N; j0 += W) {
+        const int64_t cols = std::min<int64_t>(W, N - j0);
+        Vec c[16] = {};
+        const T* a = ap;
+        for (int64_t k = 0; k < K; ++k, a += 16) {
+          const Vec bv = load_b(k, j0, cols);
+#pragma GCC unroll 16
+          for (int r = 0; r < 16; ++r) c[r] += a[r] * bv;
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; ++r) store(c[r], i0 + r, j0, cols);
+      }
+    }
+  }
   for (; i0 + 8 <= M; i0 += 8) {
     for (int64_t j0 = 0; j0 < N; j0 += W) {
       const int64_t cols = std::min<int64_t>(W, N - j0);
