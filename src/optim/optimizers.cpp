@@ -2,6 +2,7 @@
 // (torch/optim/{sgd,adam,adamw,rmsprop}.py) operation by operation, so results agree step for
 // step (tests/parity compares 25 steps with LibTorch's optimizers).
 #include <cmath>
+#include <functional>
 
 #include "nnkit/autograd/grad_mode.h"
 #include "nnkit/ops.h"
@@ -109,35 +110,33 @@ void adam_update(Tensor& p, const Tensor& grad, std::map<std::string, Tensor>& s
 }
 }  // namespace
 
-Adam::Adam(std::vector<ParamGroup<AdamOptions>> groups, const AdamOptions& defaults)
-    : Impl("Adam", std::move(groups), defaults) {
-  for (const AdamOptions& o : options_) {
-    check_common("Adam", o.lr, o.weight_decay);
-    check_betas("Adam", o.beta1, o.beta2, o.eps);
-  }
-}
-
-void Adam::step() {
+// Adam and AdamW share everything but where the weight decay goes.
+template <typename O>
+void adam_family_step(std::vector<TensorList>& groups, const std::vector<O>& options,
+                      const std::function<std::map<std::string, Tensor>&(size_t, size_t)>& state_of, bool decoupled) {
   NoGradGuard no_grad;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const AdamOptions& o = options_[gi];
-    for (size_t j = 0; j < groups_[gi].size(); ++j) {
-      Tensor& p = groups_[gi][j];
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const O& o = options[gi];
+    for (size_t j = 0; j < groups[gi].size(); ++j) {
+      Tensor& p = groups[gi][j];
       if (!p.grad().defined()) continue;
       Tensor g = o.maximize ? -p.grad() : p.grad();
-      if (o.weight_decay != 0) g = g.add(p, o.weight_decay);
-      adam_update(p, g, state(first_index(gi) + j), o.lr, o.beta1, o.beta2, o.eps, o.amsgrad);
+      if (decoupled) {
+        p.mul_(1 - o.lr * o.weight_decay);  // AdamW
+      } else if (o.weight_decay != 0) {
+        g = g.add(p, o.weight_decay);  // Adam: L2 through the gradient
+      }
+      adam_update(p, g, state_of(gi, j), o.lr, o.beta1, o.beta2, o.eps, o.amsgrad);
     }
   }
 }
-
-std::vector<std::pair<std::string, double>> Adam::group_options(size_t g) const {
-  const AdamOptions& o = options_[g];
+template <typename O>
+std::vector<std::pair<std::string, double>> adam_family_options(const O& o) {
   return {{"lr", o.lr},   {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
           {"amsgrad", o.amsgrad}, {"maximize", o.maximize}};
 }
-void Adam::set_group_options(size_t g, const std::map<std::string, double>& v) {
-  AdamOptions& o = options_[g];
+template <typename O>
+void set_adam_family_options(O& o, const std::map<std::string, double>& v) {
   o.lr = v.at("lr");
   o.beta1 = v.at("beta1");
   o.beta2 = v.at("beta2");
@@ -146,6 +145,19 @@ void Adam::set_group_options(size_t g, const std::map<std::string, double>& v) {
   o.amsgrad = v.at("amsgrad") != 0;
   o.maximize = v.at("maximize") != 0;
 }
+
+Adam::Adam(std::vector<ParamGroup<AdamOptions>> groups, const AdamOptions& defaults)
+    : Impl("Adam", std::move(groups), defaults) {
+  for (const AdamOptions& o : options_) {
+    check_common("Adam", o.lr, o.weight_decay);
+    check_betas("Adam", o.beta1, o.beta2, o.eps);
+  }
+}
+void Adam::step() {
+  adam_family_step(groups_, options_, [this](size_t g, size_t j) -> auto& { return state(first_index(g) + j); }, false);
+}
+std::vector<std::pair<std::string, double>> Adam::group_options(size_t g) const { return adam_family_options(options_[g]); }
+void Adam::set_group_options(size_t g, const std::map<std::string, double>& v) { set_adam_family_options(options_[g], v); }
 
 AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, const AdamWOptions& defaults)
     : Impl("AdamW", std::move(groups), defaults) {
@@ -154,36 +166,11 @@ AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, const AdamWOptions& d
     check_betas("AdamW", o.beta1, o.beta2, o.eps);
   }
 }
-
 void AdamW::step() {
-  NoGradGuard no_grad;
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const AdamWOptions& o = options_[gi];
-    for (size_t j = 0; j < groups_[gi].size(); ++j) {
-      Tensor& p = groups_[gi][j];
-      if (!p.grad().defined()) continue;
-      Tensor g = o.maximize ? -p.grad() : p.grad();
-      p.mul_(1 - o.lr * o.weight_decay);  // decoupled weight decay
-      adam_update(p, g, state(first_index(gi) + j), o.lr, o.beta1, o.beta2, o.eps, o.amsgrad);
-    }
-  }
+  adam_family_step(groups_, options_, [this](size_t g, size_t j) -> auto& { return state(first_index(g) + j); }, true);
 }
-
-std::vector<std::pair<std::string, double>> AdamW::group_options(size_t g) const {
-  const AdamWOptions& o = options_[g];
-  return {{"lr", o.lr},   {"beta1", o.beta1}, {"beta2", o.beta2}, {"eps", o.eps}, {"weight_decay", o.weight_decay},
-          {"amsgrad", o.amsgrad}, {"maximize", o.maximize}};
-}
-void AdamW::set_group_options(size_t g, const std::map<std::string, double>& v) {
-  AdamWOptions& o = options_[g];
-  o.lr = v.at("lr");
-  o.beta1 = v.at("beta1");
-  o.beta2 = v.at("beta2");
-  o.eps = v.at("eps");
-  o.weight_decay = v.at("weight_decay");
-  o.amsgrad = v.at("amsgrad") != 0;
-  o.maximize = v.at("maximize") != 0;
-}
+std::vector<std::pair<std::string, double>> AdamW::group_options(size_t g) const { return adam_family_options(options_[g]); }
+void AdamW::set_group_options(size_t g, const std::map<std::string, double>& v) { set_adam_family_options(options_[g], v); }
 
 // ---- RMSprop ----
 RMSprop::RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups, const RMSpropOptions& defaults)

@@ -2,6 +2,8 @@
 // create_graph, hooks, retain_grad, no-grad mode, in-place checks.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <nnkit/nnkit.h>
 #include <thread>
 
@@ -10,14 +12,7 @@ using autograd::gradcheck;
 
 namespace {
 Tensor R(const Shape& s, bool rg = true) { return randn(s, {.dtype = kFloat64, .requires_grad = rg}); }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using nnkit::test_util::error_of;
 #define GRADCHECK(fn, ...)                          \
   do {                                              \
     auto r = gradcheck(fn, TensorList{__VA_ARGS__}); \

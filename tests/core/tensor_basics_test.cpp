@@ -2,22 +2,15 @@
 // reductions and matmul against float64 reference loops, printing, errors.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <nnkit/fmt.h>
 #include <nnkit/nnkit.h>
 
 using namespace nnkit;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-}  // namespace
+using nnkit::test_util::error_of;
 
 TEST(TensorBasics, FactoriesAndOptions) {
   Tensor z = zeros({2, 3});

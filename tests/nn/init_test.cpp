@@ -3,6 +3,8 @@
 // errors for undefined or too-small tensors.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <nnkit/nnkit.h>
 
@@ -10,14 +12,7 @@ using namespace nnkit;
 namespace init = nnkit::nn::init;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using nnkit::test_util::error_of;
 double mean_of(const Tensor& t) { return t.to(kFloat64).mean().item<double>(); }
 double std_of(const Tensor& t) { return t.to(kFloat64).std().item<double>(); }
 }  // namespace

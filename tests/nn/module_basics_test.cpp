@@ -1,6 +1,8 @@
 // The module contract: registries and names, containers, state, hooks, guard rails, state dicts.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstdio>
 #include <nnkit/nnkit.h>
 
@@ -8,14 +10,7 @@ using namespace nnkit;
 namespace nn = nnkit::nn;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using nnkit::test_util::error_of;
 
 struct Net : nn::Module {
   Net() {

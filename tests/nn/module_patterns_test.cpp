@@ -4,6 +4,8 @@
 // multi-output modules under hooks, gradient inspection, the construction guard rails.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <nnkit/nnkit.h>
 #include <string>
 #include <vector>
@@ -12,14 +14,7 @@ using namespace nnkit;
 namespace nn = nnkit::nn;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using nnkit::test_util::error_of;
 
 // Collects warnings for the lifetime of the object.
 struct WarningCollector {

@@ -3,22 +3,15 @@
 // Unflatten/Softmax modules, bad options.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <nnkit/nnkit.h>
 
 using namespace nnkit;
 namespace nn = nnkit::nn;
 namespace F = nnkit::nn::functional;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-}  // namespace
+using nnkit::test_util::error_of;
 
 TEST(MoreLayers, LossModulesMatchTheirFunctionalForms) {
   manual_seed(21);

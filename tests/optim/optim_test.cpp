@@ -3,6 +3,8 @@
 // nothing on failure, argument errors, maximize, gradient value clipping, scheduler errors.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <cstdio>
 #include <nnkit/nnkit.h>
@@ -11,14 +13,7 @@ using namespace nnkit;
 namespace nn = nnkit::nn;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using nnkit::test_util::error_of;
 
 // A few steps of training a small model on fixed data.
 void train_steps(nn::Module& model, optim::Optimizer& opt, int steps, uint64_t seed) {
