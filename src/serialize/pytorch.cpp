@@ -498,6 +498,14 @@ class Unpickler {
           last += (size[d] - 1) * stride[d];
         }
         if (last >= ref.numel) fail("tensor view of storage '" + ref.key + "' reaches past its end");
+        // Zero strides (an expanded view) could describe a huge tensor over a tiny storage:
+        // the tensor we materialize may hold at most 16x its storage's elements (or 16 M).
+        const int64_t cap = std::max<int64_t>(ref.numel * 16, int64_t(1) << 24);
+        int64_t numel = 1;
+        for (int64_t sz : size) {
+          if (sz > cap / std::max<int64_t>(numel, 1)) fail("tensor of shape too large for its storage '" + ref.key + "'");
+          numel *= sz;
+        }
       }
       Tensor storage = load_storage(ref);
       auto o = make(Object::Kind::Tensor);

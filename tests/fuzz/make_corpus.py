@@ -78,6 +78,12 @@ def pytorch_corpus():
     torch.save({"h": torch.zeros(2, dtype=torch.float16)}, buf)  # unsupported dtype
     write(PT, "half_tensor", buf.getvalue())
     write(PT, "self_reference", self_reference(src))
+    # An expanded view (strides 0) is legal; the same with 65535 x 65535 elements over one
+    # stored float must be refused, not allocated.
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(1).expand(1000, 1000)}, buf)
+    write(PT, "expanded_view", buf.getvalue())
+    write(PT, "expanded_huge", buf.getvalue().replace(b"M\xe8\x03", b"M\xff\xff"))
 
 
 def self_reference(src):

@@ -62,7 +62,11 @@ TEST(LoaderCorpus, PyTorchValidAndMalformed) {
   EXPECT_EQ(s.at("t").to_vector<double>(), (std::vector<double>{0, 3, 1, 4, 2, 5}));
   EXPECT_TRUE(s.at("t").is_contiguous());
   EXPECT_EQ(s.at("flag").to_vector<bool>(), (std::vector<bool>{true, false}));
+  StateDict ex = load_pytorch_bytes(corpus("pytorch", "expanded_view"));
+  EXPECT_EQ(ex.at("w").sizes(), (std::vector<int64_t>{1000, 1000}));
+  EXPECT_TRUE(ex.at("w").is_contiguous());
   const std::pair<const char*, const char*> bad[] = {
+      {"expanded_huge", "too large for its storage"},
       {"truncated_half", "[load_pytorch]"},
       {"not_zip", "not a PyTorch zip checkpoint"},
       {"evil_global", "subprocess.Popenxxxxxxx"},
