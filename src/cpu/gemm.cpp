@@ -33,24 +33,11 @@ void with_b(const MA& a, int64_t N, int64_t K, const T* B, int64_t b_rs, int64_t
     product<T>(a, MapC<T, Eigen::ColMajor>(B, K, N, Eigen::OuterStride<>(b_cs)), C, M, N, ldc, accumulate);
 }
 // Small products (up to 32x32x32): Eigen's packing and blocking cost more than the arithmetic
-// here. Instead: tiles of 4 rows x one vector register of columns, accumulated in registers
-// over k (four independent FMA chains hide the FMA latency), then stored once.
+// here. Instead: tiles of R rows (16, then 8, 4, 1) x one vector of columns. The tile's rows of
+// A are copied k-major (up to 512 k at a time), so the R broadcasts per k read fixed offsets
+// (with A's own strides the compiler runs out of registers for the addresses), and the R
+// accumulator vectors stay in registers: independent FMA chains hide the FMA latency.
 constexpr int64_t kSmallProduct = 32 * 32 * 32;
-
-template <typename T>
-struct Vec64;
-template <>
-struct Vec64<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<int64_t> {
-  typedef int64_t type __attribute__((vector_size(64)));
-};
 
 template <typename T, bool BContiguous>
 void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B,
@@ -58,8 +45,10 @@ void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
   // GCC/Clang vector extensions: one 64-byte vector (an AVX-512 register; two or four
   // narrower ones elsewhere), portable without intrinsics.
   constexpr int64_t W = 64 / sizeof(T);
-  using Vec = typename Vec64<T>::type;
-  auto load_b = [&](int64_t k, int64_t j0, int64_t cols) {
+  constexpr int64_t KC = 512;
+  using Vec = typename packed::Vec<T>::type;
+  // (always_inline: they sit in the innermost loops of four instantiations of `rows`.)
+  auto load_b = [&](int64_t k, int64_t j0, int64_t cols) __attribute__((always_inline)) {
     const T* b = B + k * b_rs + j0 * (BContiguous ? 1 : b_cs);
     Vec bv = {};
     if (BContiguous && cols == W) {
@@ -69,98 +58,45 @@ void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, 
     }
     return bv;
   };
-  auto store = [&](const Vec& v, int64_t i, int64_t j0, int64_t cols) {
+  auto store = [&](const Vec& v, int64_t i, int64_t j0, int64_t cols, bool add) __attribute__((always_inline)) {
     T* c = C + i * ldc + j0;
     if (cols == W) {
       Vec out = v;
-      if (accumulate) {
+      if (add) {
         Vec old;
         std::memcpy(&old, c, sizeof(Vec));
         out += old;
       }
       std::memcpy(c, &out, sizeof(Vec));
     } else {
-      for (int64_t j = 0; j < cols; ++j) c[j] = accumulate ? T(c[j] + v[j]) : v[j];
+      for (int64_t j = 0; j < cols; ++j) c[j] = add ? T(c[j] + v[j]) : v[j];
+    }
+  };
+  auto rows = [&]<int R>(int64_t i0) {
+    alignas(64) T ap[R * KC];
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < R; ++r) ap[k * R + r] = A[(i0 + r) * a_rs + (k0 + k) * a_cs];
+      for (int64_t j0 = 0; j0 < N; j0 += W) {
+        const int64_t cols = std::min<int64_t>(W, N - j0);
+        Vec c[R] = {};
+        const T* a = ap;
+        for (int64_t k = 0; k < kc; ++k, a += R) {
+          const Vec bv = load_b(k0 + k, j0, cols);
+#pragma GCC unroll 16
+          for (int r = 0; r < R; ++r) c[r] += a[r] * bv;
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) store(c[r], i0 + r, j0, cols, accumulate || k0 > 0);
+      }
     }
   };
   int64_t i0 = 0;
-  // Eight rows at a time: eight independent accumulator chains in registers hide the FMA
-  // latency; then four, then one.
-  // Sixteen rows at a time, over a k-major copy of the 16-row panel of A: sixteen
-  // accumulator vectors, and the broadcasts read fixed offsets (with A's own strides the
-  // compiler runs out of registers for the addresses).
-  if (M >= 16 && K <= 512) {
-    alignas(64) T ap[16 * 512];
-    for (; i0 + 16 <= M; i0 += 16) {
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t r = 0; r < 16; ++r) ap[k * 16 + r] = A[(i0 + r) * a_rs + k * a_cs];
-      for (int64_t j0 = 0; j0 < N; j0 += W) {
-        const int64_t cols = std::min<int64_t>(W, N - j0);
-        Vec c[16] = {};
-        const T* a = ap;
-        for (int64_t k = 0; k < K; ++k, a += 16) {
-          const Vec bv = load_b(k, j0, cols);
-#pragma GCC unroll 16
-          for (int r = 0; r < 16; ++r) c[r] += a[r] * bv;
-        }
-#pragma GCC unroll 16
-        for (int r = 0; r < 16; ++r) store(c[r], i0 + r, j0, cols);
-      }
-    }
-  }
-  for (; i0 + 8 <= M; i0 += 8) {
-    for (int64_t j0 = 0; j0 < N; j0 += W) {
-      const int64_t cols = std::min<int64_t>(W, N - j0);
-      Vec c0 = {}, c1 = {}, c2 = {}, c3 = {}, c4 = {}, c5 = {}, c6 = {}, c7 = {};
-      const T* a = A + i0 * a_rs;
-      for (int64_t k = 0; k < K; ++k, a += a_cs) {
-        const Vec bv = load_b(k, j0, cols);
-        c0 += a[0] * bv;
-        c1 += a[a_rs] * bv;
-        c2 += a[2 * a_rs] * bv;
-        c3 += a[3 * a_rs] * bv;
-        c4 += a[4 * a_rs] * bv;
-        c5 += a[5 * a_rs] * bv;
-        c6 += a[6 * a_rs] * bv;
-        c7 += a[7 * a_rs] * bv;
-      }
-      store(c0, i0, j0, cols);
-      store(c1, i0 + 1, j0, cols);
-      store(c2, i0 + 2, j0, cols);
-      store(c3, i0 + 3, j0, cols);
-      store(c4, i0 + 4, j0, cols);
-      store(c5, i0 + 5, j0, cols);
-      store(c6, i0 + 6, j0, cols);
-      store(c7, i0 + 7, j0, cols);
-    }
-  }
-  for (; i0 + 4 <= M; i0 += 4) {
-    for (int64_t j0 = 0; j0 < N; j0 += W) {
-      const int64_t cols = std::min<int64_t>(W, N - j0);
-      Vec c0 = {}, c1 = {}, c2 = {}, c3 = {};
-      const T* a = A + i0 * a_rs;
-      for (int64_t k = 0; k < K; ++k, a += a_cs) {
-        const Vec bv = load_b(k, j0, cols);
-        c0 += a[0] * bv;
-        c1 += a[a_rs] * bv;
-        c2 += a[2 * a_rs] * bv;
-        c3 += a[3 * a_rs] * bv;
-      }
-      store(c0, i0, j0, cols);
-      store(c1, i0 + 1, j0, cols);
-      store(c2, i0 + 2, j0, cols);
-      store(c3, i0 + 3, j0, cols);
-    }
-  }
-  for (; i0 < M; ++i0) {
-    for (int64_t j0 = 0; j0 < N; j0 += W) {
-      const int64_t cols = std::min<int64_t>(W, N - j0);
-      Vec c0 = {};
-      const T* a = A + i0 * a_rs;
-      for (int64_t k = 0; k < K; ++k, a += a_cs) c0 += a[0] * load_b(k, j0, cols);
-      store(c0, i0, j0, cols);
-    }
-  }
+  for (; i0 + 16 <= M; i0 += 16) rows.template operator()<16>(i0);
+  for (; i0 + 8 <= M; i0 += 8) rows.template operator()<8>(i0);
+  for (; i0 + 4 <= M; i0 += 4) rows.template operator()<4>(i0);
+  for (; i0 < M; ++i0) rows.template operator()<1>(i0);
 }
 
 template <typename T>

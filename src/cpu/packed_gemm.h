@@ -33,6 +33,10 @@ template <>
 struct Vec<double> {
   typedef double type __attribute__((vector_size(64), aligned(64)));
 };
+template <>
+struct Vec<int64_t> {  // for the small integer products in gemm.cpp
+  typedef int64_t type __attribute__((vector_size(64), aligned(64)));
+};
 
 template <typename T>
 struct Blocking {
