@@ -8,6 +8,7 @@
 #include "autograd/function.h"
 #include "cpu/conv.h"
 #include "nnkit/autograd/grad_mode.h"
+#include "nn/internal.h"
 #include "ops/common.h"
 
 namespace nnkit::nn::functional {
@@ -498,8 +499,7 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 }
 
 // ---- losses ----
-namespace {
-Tensor reduce(const Tensor& l, Reduction r) {
+Tensor reduce_loss(const Tensor& l, Reduction r) {
   switch (r) {
     case Reduction::None: return l;
     case Reduction::Sum: return l.sum();
@@ -507,7 +507,6 @@ Tensor reduce(const Tensor& l, Reduction r) {
   }
   return l;
 }
-}  // namespace
 
 Tensor nll_loss(const Tensor& logp, const Tensor& target, const CrossEntropyOptions& o) {
   nnkit::detail::check_defined(logp, "nll_loss");
@@ -539,7 +538,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const CrossEntropyOpti
   w = where(valid, w, 0.0);
   Tensor loss = -picked * w;
   if (o.reduction == Reduction::Mean) return loss.sum() / w.sum();
-  return reduce(loss, o.reduction);
+  return reduce_loss(loss, o.reduction);
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
@@ -564,7 +563,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     }
     Tensor loss = -l.sum(cdim);
     if (o.reduction == Reduction::Mean) return loss.sum() / double(loss.numel());
-    return reduce(loss, o.reduction);
+    return reduce_loss(loss, o.reduction);
   }
   Tensor nll = nll_loss(input.dim() == 1 ? logp.unsqueeze(0) : logp, input.dim() == 1 ? target.unsqueeze(0) : target, o);
   if (o.label_smoothing == 0) return nll;
@@ -595,7 +594,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
       smooth = sm.sum() / valid.to(lp.dtype()).sum();
     }
   } else {
-    smooth = reduce(sm, o.reduction);
+    smooth = reduce_loss(sm, o.reduction);
   }
   return nll * (1 - o.label_smoothing) + smooth * o.label_smoothing;
 }
@@ -604,14 +603,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction r) {
   NNKIT_CHECK(input.defined() && target.defined(), "[mse_loss] undefined input or target");
   NNKIT_CHECK(input.sizes() == target.sizes(), "[mse_loss] input shape ", input.sizes(), " and target shape ",
               target.sizes(), " differ");
-  return reduce((input - target).square(), r);
+  return reduce_loss((input - target).square(), r);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r) {
   NNKIT_CHECK(input.defined() && target.defined(), "[l1_loss] undefined input or target");
   NNKIT_CHECK(input.sizes() == target.sizes(), "[l1_loss] input shape ", input.sizes(), " and target shape ",
               target.sizes(), " differ");
-  return reduce((input - target).abs(), r);
+  return reduce_loss((input - target).abs(), r);
 }
 
 }  // namespace nnkit::nn::functional

@@ -14,7 +14,23 @@ Tensor padded_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                      const std::string& mode);
 }  // namespace nnkit::nn
 
+namespace nnkit::nn::functional {
+// A loss's reduction: none, sum or mean (src/nn/functional.cpp).
+Tensor reduce_loss(const Tensor& loss, Reduction reduction);
+}  // namespace nnkit::nn::functional
+
 namespace nnkit::nn::internal {
+
+// Python's repr of a 2-tuple, "(3, 3)" (src/nn/layers.cpp).
+std::string pair_str(functional::Pair p);
+// The option checks every convolution module shares: positive channels divisible by groups,
+// a known padding mode.
+void check_conv_options(const char* who, int64_t in_channels, int64_t out_channels, int64_t groups,
+                        const std::string& padding_mode);
+// The default initialization of PyTorch's Linear and _ConvNd (reset_parameters):
+// kaiming_uniform_(a = sqrt(5)) for the weight, uniform(+-1/sqrt(fan_in)) for the bias.
+void reset_default_parameters(Tensor& weight, Tensor& bias);
+
 
 // Marks `m` as running (for the construction-in-forward check and error paths).
 struct CallGuard {

@@ -21,31 +21,17 @@ std::string py_float(double v) {
   return s;
 }
 
-namespace {
-std::string pair_str(Pair p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; }
-std::string pool_arg(Pair p) { return p.h == p.w ? std::to_string(p.h) : pair_str(p); }
-}  // namespace
+std::string internal::pair_str(Pair p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; }
 
-// ---- Conv2d ----
-Conv2d::Conv2d(const Options& o) : options_(o) {
-  NNKIT_CHECK(o.in_channels > 0 && o.out_channels > 0, "[Conv2d] in_channels and out_channels must be positive, got ",
-              o.in_channels, " and ", o.out_channels);
-  NNKIT_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
-              "[Conv2d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
-              ") must be divisible by groups (", o.groups, ")");
-  NNKIT_CHECK(o.kernel_size.h > 0 && o.kernel_size.w > 0, "[Conv2d] kernel_size must be positive");
-  NNKIT_CHECK(o.padding_mode == "zeros" || o.padding_mode == "reflect" || o.padding_mode == "replicate" ||
-                  o.padding_mode == "circular",
-              "[Conv2d] padding_mode must be zeros, reflect, replicate or circular, got '", o.padding_mode, "'");
-  NNKIT_CHECK(o.padding.kind != Padding::Kind::Same || o.stride == Pair(1),
-              "[Conv2d] padding='same' is not supported for strided convolutions");
-  weight = register_parameter("weight", empty({o.out_channels, o.in_channels / o.groups, o.kernel_size.h, o.kernel_size.w}));
-  bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
-  reset_parameters();
+void internal::check_conv_options(const char* who, int64_t in, int64_t out, int64_t groups, const std::string& mode) {
+  NNKIT_CHECK(in > 0 && out > 0, "[", who, "] in_channels and out_channels must be positive, got ", in, " and ", out);
+  NNKIT_CHECK(groups > 0 && in % groups == 0 && out % groups == 0, "[", who, "] in_channels (", in,
+              ") and out_channels (", out, ") must be divisible by groups (", groups, ")");
+  NNKIT_CHECK(mode == "zeros" || mode == "reflect" || mode == "replicate" || mode == "circular", "[", who,
+              "] padding_mode must be zeros, reflect, replicate or circular, got '", mode, "'");
 }
 
-void Conv2d::reset_parameters() {
-  // torch.nn.modules.conv._ConvNd.reset_parameters
+void internal::reset_default_parameters(Tensor& weight, Tensor& bias) {
   init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
   if (bias.defined()) {
     int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
@@ -53,6 +39,24 @@ void Conv2d::reset_parameters() {
     init::uniform_(bias, -bound, bound);
   }
 }
+
+namespace {
+using internal::pair_str;
+std::string pool_arg(Pair p) { return p.h == p.w ? std::to_string(p.h) : pair_str(p); }
+}  // namespace
+
+// ---- Conv2d ----
+Conv2d::Conv2d(const Options& o) : options_(o) {
+  internal::check_conv_options("Conv2d", o.in_channels, o.out_channels, o.groups, o.padding_mode);
+  NNKIT_CHECK(o.kernel_size.h > 0 && o.kernel_size.w > 0, "[Conv2d] kernel_size must be positive");
+  NNKIT_CHECK(o.padding.kind != Padding::Kind::Same || o.stride == Pair(1),
+              "[Conv2d] padding='same' is not supported for strided convolutions");
+  weight = register_parameter("weight", empty({o.out_channels, o.in_channels / o.groups, o.kernel_size.h, o.kernel_size.w}));
+  bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
+  reset_parameters();
+}
+
+void Conv2d::reset_parameters() { internal::reset_default_parameters(weight, bias); }
 
 Tensor Conv2d::forward(const Tensor& x) {
   if (x.dim() != 4 || x.size(1) != options_.in_channels)

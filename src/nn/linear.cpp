@@ -1,5 +1,7 @@
 #include "nnkit/nn/linear.h"
 
+#include "nn/internal.h"
+
 #include <cmath>
 
 #include "nnkit/nn/activation.h"
@@ -18,11 +20,7 @@ Linear::Linear(const Options& o) : options_(o) {
 
 void Linear::reset_parameters() {
   // torch.nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
-  if (bias.defined()) {
-    double bound = options_.in_features > 0 ? 1.0 / std::sqrt(double(options_.in_features)) : 0.0;
-    init::uniform_(bias, -bound, bound);
-  }
+  internal::reset_default_parameters(weight, bias);
 }
 
 Tensor Linear::forward(const Tensor& x) {

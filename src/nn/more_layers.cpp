@@ -94,17 +94,6 @@ Tensor instance_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   return y;
 }
 
-namespace {
-Tensor reduce_loss(const Tensor& l, Reduction r) {
-  switch (r) {
-    case Reduction::None: return l;
-    case Reduction::Sum: return l.sum();
-    case Reduction::Mean: break;
-  }
-  return l.mean();
-}
-}  // namespace
-
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
   NNKIT_CHECK(input.sizes() == target.sizes(), "[binary_cross_entropy] target shape ", target.sizes(),
               " differs from input shape ", input.sizes());
@@ -135,11 +124,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 namespace {
 std::string tuple1(int64_t v) { return "(" + std::to_string(v) + ",)"; }
-std::string tuple2(Pair p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; }
-void check_padding_mode(const std::string& mode, const char* who) {
-  NNKIT_CHECK(mode == "zeros" || mode == "reflect" || mode == "replicate" || mode == "circular", "[", who,
-              "] padding_mode must be zeros, reflect, replicate or circular, got '", mode, "'");
-}
+using internal::pair_str;
 }  // namespace
 
 // Zero/reflect/replicate/circular padding and "same"/"valid" for a 4-D convolution; used by
@@ -165,24 +150,13 @@ std::string LeakyReLU::extra_repr() const { return "negative_slope=" + py_float(
 
 // ---- Conv1d ----
 Conv1d::Conv1d(const Options& o) : options_(o) {
-  NNKIT_CHECK(o.in_channels > 0 && o.out_channels > 0, "[Conv1d] in_channels and out_channels must be positive");
-  NNKIT_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
-              "[Conv1d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
-              ") must be divisible by groups (", o.groups, ")");
+  internal::check_conv_options("Conv1d", o.in_channels, o.out_channels, o.groups, o.padding_mode);
   NNKIT_CHECK(o.kernel_size > 0, "[Conv1d] kernel_size must be positive");
-  check_padding_mode(o.padding_mode, "Conv1d");
   weight = register_parameter("weight", empty({o.out_channels, o.in_channels / o.groups, o.kernel_size}));
   bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
   reset_parameters();
 }
-void Conv1d::reset_parameters() {
-  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
-  if (bias.defined()) {
-    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
-    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
-    init::uniform_(bias, -bound, bound);
-  }
-}
+void Conv1d::reset_parameters() { internal::reset_default_parameters(weight, bias); }
 Tensor Conv1d::forward(const Tensor& x) {
   if (x.dim() != 3 || x.size(1) != options_.in_channels)
     fail(nnkit::detail::concat("expected input [N, ", options_.in_channels, ", L], got shape ", x.sizes()));
@@ -384,24 +358,13 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 
 // ---- ConvTranspose2d ----
 ConvTranspose2d::ConvTranspose2d(const Options& o) : options_(o) {
-  NNKIT_CHECK(o.in_channels > 0 && o.out_channels > 0, "[ConvTranspose2d] in_channels and out_channels must be positive");
-  NNKIT_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
-              "[ConvTranspose2d] in_channels (", o.in_channels, ") and out_channels (", o.out_channels,
-              ") must be divisible by groups (", o.groups, ")");
+  internal::check_conv_options("ConvTranspose2d", o.in_channels, o.out_channels, o.groups, "zeros");
   weight = register_parameter("weight",
                               empty({o.in_channels, o.out_channels / o.groups, o.kernel_size.h, o.kernel_size.w}));
   bias = register_parameter("bias", o.bias ? empty({o.out_channels}) : Tensor());
   reset_parameters();
 }
-void ConvTranspose2d::reset_parameters() {
-  // _ConvNd.reset_parameters: fan_in from weight.size(1) * kh * kw.
-  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
-  if (bias.defined()) {
-    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
-    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
-    init::uniform_(bias, -bound, bound);
-  }
-}
+void ConvTranspose2d::reset_parameters() { internal::reset_default_parameters(weight, bias); }
 Tensor ConvTranspose2d::forward(const Tensor& x) {
   if (x.dim() != 4 || x.size(1) != options_.in_channels)
     fail(nnkit::detail::concat("expected input [N, ", options_.in_channels, ", H, W], got shape ", x.sizes()));
@@ -413,10 +376,10 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
 std::string ConvTranspose2d::extra_repr() const {
   const Options& o = options_;
   std::string s = std::to_string(o.in_channels) + ", " + std::to_string(o.out_channels) +
-                  ", kernel_size=" + tuple2(o.kernel_size) + ", stride=" + tuple2(o.stride);
-  if (!(o.padding == Pair(0))) s += ", padding=" + tuple2(o.padding);
-  if (!(o.dilation == Pair(1))) s += ", dilation=" + tuple2(o.dilation);
-  if (!(o.output_padding == Pair(0))) s += ", output_padding=" + tuple2(o.output_padding);
+                  ", kernel_size=" + pair_str(o.kernel_size) + ", stride=" + pair_str(o.stride);
+  if (!(o.padding == Pair(0))) s += ", padding=" + pair_str(o.padding);
+  if (!(o.dilation == Pair(1))) s += ", dilation=" + pair_str(o.dilation);
+  if (!(o.output_padding == Pair(0))) s += ", output_padding=" + pair_str(o.output_padding);
   if (o.groups != 1) s += ", groups=" + std::to_string(o.groups);
   if (!bias.defined()) s += ", bias=False";
   return s;
