@@ -8,31 +8,17 @@
 #include <cstdio>
 #include <functional>
 #include <nnkit/nnkit.h>
+
+#include "bench_util.h"
 #include <vector>
 
 namespace nn = nnkit::nn;
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
-namespace {
-double median_ms(const std::function<void()>& f, int reps) {
-  f();
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-}  // namespace
+using bench::median_ms;
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : omp_get_max_threads();
-  omp_set_num_threads(threads);
-  torch::set_num_threads(threads);
-  if (openblas_set_num_threads) openblas_set_num_threads(threads);
+  bench::set_threads(threads);
   std::printf("%d thread(s), median of 9\n\n| work | nnkit ms | LibTorch ms | nnkit/LibTorch |\n|---|---|---|---|\n", threads);
 
   {  // MLP 784-512-512-10, batch 128: forward, cross-entropy, backward, SGD step

@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <nnkit/nnkit.h>
+#include <utility>
+
+#include "bench_util.h"
 #include <vector>
 
 namespace nn = nnkit::nn;
@@ -17,15 +20,7 @@ namespace nn = nnkit::nn;
 namespace {
 template <typename F>
 double ns_per_call(F&& f, int inner) {
-  for (int i = 0; i < inner; ++i) f();
-  std::vector<double> t;
-  for (int b = 0; b < 9; ++b) {
-    auto a = std::chrono::steady_clock::now();
-    for (int i = 0; i < inner; ++i) f();
-    t.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - a).count() / inner);
-  }
-  std::sort(t.begin(), t.end());
-  return t[4];
+  return bench::ns_per_call(std::forward<F>(f), inner, 9);
 }
 
 // nnkit: a module whose forward returns its input (a handle copy).
@@ -42,8 +37,7 @@ TORCH_MODULE(TorchPassThrough);
 }  // namespace
 
 int main() {
-  omp_set_num_threads(1);
-  torch::set_num_threads(1);
+  bench::set_threads(1);
   const int N = 200000;
 
   std::printf("Module call overhead, 1 thread, ns per call (median of 9 batches of %d calls)\n\n", N);

@@ -8,32 +8,13 @@
 #include <cstdio>
 #include <functional>
 #include <nnkit/nnkit.h>
+
+#include "bench_util.h"
 #include <vector>
 
-// LibTorch on Debian does its GEMMs in the system BLAS (OpenBLAS once libopenblas0-pthread is
-// installed, as scripts/setup.sh does), which runs its own threads: torch::set_num_threads does
-// not reach them. This does, when OpenBLAS is the BLAS loaded.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
-
 namespace {
-void set_threads(int n) {
-  omp_set_num_threads(n);
-  torch::set_num_threads(n);
-  if (openblas_set_num_threads) openblas_set_num_threads(n);
-}
-
-// Nanoseconds per call of f, median over batches.
-double ns_per_call(const std::function<void()>& f, int inner) {
-  for (int i = 0; i < inner; ++i) f();
-  std::vector<double> t;
-  for (int b = 0; b < 7; ++b) {
-    auto a = std::chrono::steady_clock::now();
-    for (int i = 0; i < inner; ++i) f();
-    t.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - a).count() / inner);
-  }
-  std::sort(t.begin(), t.end());
-  return t[3];
-}
+using bench::set_threads;
+double ns_per_call(const std::function<void()>& f, int inner) { return bench::ns_per_call(f, inner, 7); }
 
 void row(const char* name, double nk, double th, const char* unit = "ns") {
   std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, nk, unit, th, unit, nk / th);
@@ -72,7 +53,7 @@ int main(int argc, char** argv) {
   nnkit::Tensor A = nnkit::randn({1024, 1024}), B = nnkit::randn({1024, 1024});
   torch::Tensor TA = torch::randn({1024, 1024}), TB = torch::randn({1024, 1024});
   double flop = 2.0 * 1024 * 1024 * 1024;
-  std::printf("\nLibTorch's BLAS: %s\n", openblas_set_num_threads ? "OpenBLAS" : "not OpenBLAS (reference BLAS is slow)");
+  std::printf("\nLibTorch's BLAS: %s\n", bench::libtorch_uses_openblas() ? "OpenBLAS" : "not OpenBLAS (reference BLAS is slow)");
   std::printf("\n| large GEMM 1024^3 | nnkit GFLOP/s | LibTorch GFLOP/s | nnkit/LibTorch |\n|---|---|---|---|\n");
   for (int T : {1, 2}) {
     set_threads(T);

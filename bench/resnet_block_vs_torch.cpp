@@ -10,26 +10,15 @@
 #include <cstdio>
 #include <functional>
 #include <nnkit/nnkit.h>
+
+#include "bench_util.h"
 #include <vector>
 
 namespace nn = nnkit::nn;
 
-// OpenBLAS (LibTorch's BLAS once libopenblas0-pthread is installed) runs its own threads.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace {
-double median_ms(const std::function<void()>& f, int reps) {
-  f();  // warm-up
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using bench::median_ms;
 
 struct NkBlock : nn::Module {
   NkBlock(int64_t c) {
@@ -67,9 +56,7 @@ int main(int argc, char** argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : omp_get_max_threads();
   int64_t N = argc > 2 ? std::atoll(argv[2]) : 8, C = 64, H = 56;
   int reps = argc > 3 ? std::atoi(argv[3]) : 7;
-  omp_set_num_threads(threads);
-  torch::set_num_threads(threads);
-  if (openblas_set_num_threads) openblas_set_num_threads(threads);
+  bench::set_threads(threads);
   nnkit::manual_seed(0);
   torch::manual_seed(0);
 
