@@ -1,5 +1,6 @@
 // Core runtime: errors, dtype/device names, storage allocation, TensorImpl, grad mode.
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -289,18 +290,33 @@ NNKIT_TLS thread_local bool grad_enabled = true;
 bool GradMode::is_enabled() { return grad_enabled; }
 void GradMode::set_enabled(bool enabled) { grad_enabled = enabled; }
 
-// ---- CUDA stubs for a CPU-only build ----
+// ---- CUDA: settings shared by both builds, stubs for a CPU-only build ----
+namespace cuda {
+namespace {
+std::atomic<bool> tf32_allowed{false};
+}
+void set_allow_tf32(bool allow) { tf32_allowed.store(allow, std::memory_order_relaxed); }
+bool allow_tf32() { return tf32_allowed.load(std::memory_order_relaxed); }
+int64_t memory_allocated(int device) { return memory_stats(device).allocated; }
+int64_t memory_reserved(int device) { return memory_stats(device).reserved; }
+int64_t max_memory_allocated(int device) { return memory_stats(device).peak_allocated; }
+}  // namespace cuda
+
 #ifndef NNKIT_WITH_CUDA
 namespace cuda {
 bool is_available() { return false; }
 int device_count() { return 0; }
 void synchronize() {}
+MemoryStats memory_stats(int) { return {}; }
+void reset_peak_memory_stats(int) {}
+void empty_cache() {}
 }  // namespace cuda
 namespace cuda_detail {
 void* allocate(size_t, int) {
   detail::throw_error("[cuda] this build of nnkit has no CUDA support (configure with NNKIT_CUDA=ON on a machine with the CUDA toolkit and cuDNN)");
 }
 void release(void*, int) {}
+void no_cuda_kernel() { detail::throw_error("[cuda] this build of nnkit has no CUDA support"); }
 }  // namespace cuda_detail
 #endif
 

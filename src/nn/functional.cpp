@@ -10,6 +10,7 @@
 #include "nnkit/autograd/grad_mode.h"
 #include "nn/internal.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit::nn::functional {
 
@@ -41,13 +42,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
               w.size(1) * o.groups, " input channels, but the input of shape ", x.sizes(), " has ", x.size(1));
   NNKIT_CHECK(x.dtype() == w.dtype(), "[conv2d] input dtype ", x.dtype(), " and weight dtype ", w.dtype(), " differ");
   nnkit::detail::check_same_device(x, w, "conv2d");
-  nnkit::detail::check_cpu(x, "conv2d");
   NNKIT_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
                   o.padding.w >= 0,
               "[conv2d] stride and dilation must be positive and padding non-negative");
-  if (b.defined())
+  if (b.defined()) {
     NNKIT_CHECK(b.dim() == 1 && b.size(0) == w.size(0) && b.dtype() == x.dtype(), "[conv2d] bias must be [",
                 w.size(0), "] of dtype ", x.dtype(), ", got ", b.sizes(), " ", b.dtype());
+    nnkit::detail::check_same_device(x, b, "conv2d");
+  }
   cpu::Conv2dGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3),
                         o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups, 0, 0};
   g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
@@ -56,22 +58,35 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
               g.W + 2 * g.pw, ") is smaller than the kernel ", g.kh, "x", g.kw, " (dilation ", g.dh, "x", g.dw, ")");
   Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
-  Tensor out = empty({g.N, g.K, g.Ho, g.Wo}, {.dtype = x.dtype()});
+  Tensor out = empty({g.N, g.K, g.Ho, g.Wo}, {.dtype = x.dtype(), .device = x.device()});
+  // The same geometry for cuDNN (cuda/blas_dnn.cpp).
+  const cuda_detail::ConvGeom cg{g.N,  g.C,  g.H,  g.W,  g.K,  g.kh,     g.kw, g.sh,
+                                 g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo};
   nnkit::detail::dispatch_float(x.dtype(), "conv2d", [&]<typename T>() {
+    if (xc.is_cuda()) {
+      cuda_detail::conv2d_forward(cg, xc, wc, bc, out);
+      return;
+    }
     cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), bc.defined() ? bc.data_ptr<T>() : nullptr,
                            out.data_ptr<T>());
   });
   if (needs_grad(x, w, b)) {
     bool gx = requires_grad(x), gw = requires_grad(w), gb = requires_grad(b);
     auto node = make_node("ConvolutionBackward0", {&x, &w, &b},
-                          [g, gx, gw, gb, sx = SavedTensor(xc), sw = SavedTensor(wc)](autograd::Node& self,
-                                                                                    TensorList&& grads) {
+                          [g, cg, gx, gw, gb, sx = SavedTensor(xc), sw = SavedTensor(wc)](autograd::Node& self,
+                                                                                        TensorList&& grads) {
                             auto me = self.shared_from_this();
                             Tensor xs = sx.unpack(me), ws = sw.unpack(me);
                             Tensor go = grads[0].detach().contiguous();
-                            Tensor dx = gx ? empty(xs.sizes(), {.dtype = xs.dtype()}) : Tensor();
-                            Tensor dw = gw ? empty(ws.sizes(), {.dtype = ws.dtype()}) : Tensor();
-                            Tensor db = gb ? empty({g.K}, {.dtype = xs.dtype()}) : Tensor();
+                            const TensorOptions opts{.dtype = xs.dtype(), .device = xs.device()};
+                            Tensor dx = gx ? empty(xs.sizes(), opts) : Tensor();
+                            Tensor dw = gw ? empty(ws.sizes(), opts) : Tensor();
+                            Tensor db = gb ? empty({g.K}, opts) : Tensor();
+                            if (xs.is_cuda()) {
+                              nnkit::detail::check_same_device(xs, go, "conv2d_backward");
+                              cuda_detail::conv2d_backward(cg, xs, ws, go, dx, dw, db);
+                              return TensorList{dx, dw, db};
+                            }
                             nnkit::detail::dispatch_float(xs.dtype(), "conv2d_backward", [&]<typename T>() {
                               cpu::conv2d_backward<T>(g, xs.data_ptr<T>(), ws.data_ptr<T>(), go.data_ptr<T>(),
                                                       gx ? dx.data_ptr<T>() : nullptr, gw ? dw.data_ptr<T>() : nullptr,
@@ -94,9 +109,8 @@ int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
   return out;
 }
 
-struct PoolGeom {
-  int64_t NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
-};
+// {NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw}: shared with the CUDA kernels.
+using PoolGeom = cuda_detail::PoolGeom;
 
 PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o, const char* op) {
   NNKIT_CHECK(x.dim() == 4 || x.dim() == 3, "[", op, "] expected 3-D or 4-D input, got shape ", x.sizes());
@@ -126,12 +140,15 @@ Shape pooled_shape(const Tensor& x, int64_t Ho, int64_t Wo) {
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   nnkit::detail::check_defined(x, "max_pool2d");
-  nnkit::detail::check_cpu(x, "max_pool2d");
   PoolGeom g = pool_geom(x, o, "max_pool2d");
   Tensor xc = x.detach().contiguous();
-  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype()});
-  Tensor idx = empty(out.sizes(), {.dtype = kInt64});
+  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype(), .device = x.device()});
+  Tensor idx = empty(out.sizes(), {.dtype = kInt64, .device = x.device()});
   nnkit::detail::dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
+    if (xc.is_cuda()) {
+      cuda_detail::max_pool2d_forward(g, xc, out, idx);
+      return;
+    }
     const T* px = xc.data_ptr<T>();
     T* po = out.data_ptr<T>();
     int64_t* pi = idx.data_ptr<int64_t>();
@@ -160,6 +177,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
     Shape in_sizes = x.sizes();
     auto node = make_node("MaxPool2DWithIndicesBackward0", {&x}, [g, in_sizes, idx](autograd::Node&, TensorList&& gr) {
       Tensor go = gr[0].detach().contiguous();
+      if (go.is_cuda()) {
+        Tensor gx = empty(in_sizes, {.dtype = go.dtype(), .device = go.device()});
+        cuda_detail::max_pool2d_backward(g, go, idx, gx);  // zeroes gx, then scatters
+        return TensorList{gx};
+      }
       Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
       nnkit::detail::dispatch_float(go.dtype(), "max_pool2d_backward", [&]<typename T>() {
         const T* pg = go.data_ptr<T>();
@@ -181,7 +203,6 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   nnkit::detail::check_defined(x, "avg_pool2d");
-  nnkit::detail::check_cpu(x, "avg_pool2d");
   PoolGeom g = pool_geom(x, o, "avg_pool2d");
   // count_include_pad=True (PyTorch's default): divide by the window clipped to the padded input.
   auto window = [g](int64_t oh, int64_t ow, int64_t& h0, int64_t& h1, int64_t& w0, int64_t& w1) {
@@ -197,8 +218,12 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
     return count;
   };
   Tensor xc = x.detach().contiguous();
-  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype()});
+  Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype(), .device = x.device()});
   nnkit::detail::dispatch_float(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    if (xc.is_cuda()) {
+      cuda_detail::avg_pool2d_forward(g, xc, out);
+      return;
+    }
     const T* px = xc.data_ptr<T>();
     T* po = out.data_ptr<T>();
 #pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
@@ -217,6 +242,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
     Shape in_sizes = x.sizes();
     auto node = make_node("AvgPool2DBackward0", {&x}, [g, in_sizes, window](autograd::Node&, TensorList&& gr) {
       Tensor go = gr[0].detach().contiguous();
+      if (go.is_cuda()) {
+        Tensor gx = empty(in_sizes, {.dtype = go.dtype(), .device = go.device()});
+        cuda_detail::avg_pool2d_backward(g, go, gx);  // writes every element of gx
+        return TensorList{gx};
+      }
       Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
       nnkit::detail::dispatch_float(go.dtype(), "avg_pool2d_backward", [&]<typename T>() {
         const T* pg = go.data_ptr<T>();
@@ -344,22 +374,94 @@ void bn_dx(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t S, cons
 }
 }  // namespace
 
+namespace {
+// Batch norm on CUDA. With batch statistics (training, or no running statistics) cuDNN computes
+// y and the saved batch mean and inverse std that its backward takes; the running statistics
+// are updated here with tensor ops on the device (PyTorch's rule: running = (1 - m) * running +
+// m * batch statistic, the variance unbiased). In evaluation y is composed of differentiable
+// tensor ops: (x - running_mean) * (weight / sqrt(running_var + eps)) + bias.
+Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, std::optional<double> momentum, double eps,
+                       const Tensor& num_batches_tracked) {
+  const int64_t N = x.size(0), C = x.size(1), S = C > 0 && N > 0 ? x.numel() / (N * C) : 0;
+  const int64_t M = N * S;  // values per channel
+  Shape bshape, red_dims;   // per-channel tensors as [1, C, 1, ...]; the dims reduced over {0, 2, ...}
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    bshape.push_back(d == 1 ? C : 1);
+    if (d != 1) red_dims.push_back(d);
+  }
+  const bool batch_stats = training || !running_mean.defined();
+  if (!batch_stats) {
+    NNKIT_CHECK(running_var.defined(), "[batch_norm] running_mean is given but running_var is undefined");
+    // The per-channel factor in float64, as on the CPU, then in x's dtype.
+    Tensor invstd = running_var.detach().to(kFloat64).add(eps).rsqrt();
+    Tensor scale = weight.defined() ? weight.to(kFloat64).mul(invstd) : invstd;
+    Tensor y = x.sub(running_mean.detach().to(x.dtype()).reshape(bshape)).mul(scale.to(x.dtype()).reshape(bshape));
+    return bias.defined() ? y.add(bias.reshape(bshape)) : y;
+  }
+  NNKIT_CHECK(M > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
+  const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
+  Tensor xc = x.detach().contiguous();
+  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = empty(x.sizes(), opts), save_mean = empty({C}, opts), save_invstd = empty({C}, opts);
+  cuda_detail::batch_norm_train(xc, wc, bc, eps, y, save_mean, save_invstd);
+  if (training && running_mean.defined()) {
+    NoGradGuard g;
+    double m = momentum.value_or(0.0);
+    if (num_batches_tracked.defined()) {
+      Tensor nbt = num_batches_tracked;
+      nbt.add_(1.0);
+      if (!momentum) m = 1.0 / double(nbt.item<int64_t>());  // cumulative moving average
+    }
+    // Batch mean and unbiased variance by exact reductions (not cuDNN's saved values, which its
+    // documentation reserves for its backward).
+    Tensor bm = xc.mean(red_dims).to(running_mean.dtype()), bv = xc.var(red_dims, 1).to(running_var.dtype());
+    Tensor rm = running_mean, rv = running_var;
+    rm.mul_(1 - m).add_(bm, m);
+    rv.mul_(1 - m).add_(bv, m);
+  }
+  if (needs_grad(x, weight, bias)) {
+    const bool gx = requires_grad(x), gw = requires_grad(weight), gb = requires_grad(bias);
+    // The weight's values at forward time (the CPU path keeps a copy of them too).
+    Tensor w_saved = wc.defined() ? wc.clone() : Tensor();
+    auto node = make_node("NativeBatchNormBackward0", {&x, &weight, &bias},
+                          [=, sx = SavedTensor(xc)](autograd::Node& self, TensorList&& grads) {
+                            Tensor xs = sx.unpack(self.shared_from_this());
+                            Tensor dy = grads[0].detach().contiguous();
+                            nnkit::detail::check_same_device(xs, dy, "batch_norm_backward");
+                            const TensorOptions o{.dtype = xs.dtype(), .device = xs.device()};
+                            Tensor dx = gx ? empty(xs.sizes(), o) : Tensor();
+                            Tensor dw = gw ? empty({C}, o) : Tensor();
+                            Tensor db = gb ? empty({C}, o) : Tensor();
+                            cuda_detail::batch_norm_backward(xs, dy, w_saved, save_mean, save_invstd, eps, dx, dw, db);
+                            return TensorList{dx, dw, db};
+                          });
+    set_history(y, node);
+  }
+  return y;
+}
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, std::optional<double> momentum, double eps,
                   const Tensor& num_batches_tracked) {
   nnkit::detail::check_defined(x, "batch_norm");
   NNKIT_CHECK(x.dim() >= 2, "[batch_norm] expected input with at least 2 dims [N, C, ...], got shape ", x.sizes());
-  nnkit::detail::check_cpu(x, "batch_norm");
   NNKIT_CHECK(x.is_floating_point(), "[batch_norm] expected a floating-point input, got ", x.dtype());
   const int64_t C = x.size(1);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
-    if (t->defined())
+    if (t->defined()) {
       NNKIT_CHECK(t->dim() == 1 && t->size(0) == C, "[batch_norm] expected per-channel tensors of shape [", C,
                   "], got ", t->sizes(), " (input shape ", x.sizes(), ")");
+      nnkit::detail::check_same_device(x, *t, "batch_norm");
+    }
   for (const Tensor* t : {&weight, &bias})
     if (t->defined())
       NNKIT_CHECK(t->dtype() == x.dtype(), "[batch_norm] weight and bias must have the input's dtype ", x.dtype(),
                   ", got ", t->dtype());
+  if (x.is_cuda())
+    return batch_norm_cuda(x, running_mean, running_var, weight, bias, training, momentum, eps, num_batches_tracked);
   const int64_t N = x.size(0), S = C > 0 && N > 0 ? x.numel() / (N * C) : 0;
   const int64_t M = N * S;  // values per channel
   const bool batch_stats = training || !running_mean.defined();
@@ -531,7 +633,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const CrossEntropyOpti
   }
   Shape cls_shape = Shape::filled(size_t(lp.dim()), 1);
   cls_shape[cls_shape.size() - 1] = C;
-  Tensor onehot = arange(C).view(cls_shape) == safe.unsqueeze(-1);
+  Tensor onehot = arange(C, {.dtype = kInt64, .device = safe.device()}).view(cls_shape) == safe.unsqueeze(-1);
   Tensor picked = where(onehot, lp, 0.0).sum(-1);
   Tensor w = o.weight.defined() ? where(onehot, o.weight.to(lp.dtype()).view(cls_shape), 0.0).sum(-1)
                                 : ones_like(picked);
@@ -588,7 +690,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
       Tensor safe = where(valid, tv, 0.0);
       Shape cls = Shape::filled(size_t(safe.dim()) + 1, 1);
       cls[cls.size() - 1] = C;
-      Tensor wsum = where((arange(C).view(cls) == safe.unsqueeze(-1)), o.weight.to(lp.dtype()).view(cls), 0.0).sum(-1);
+      Tensor wsum = where((arange(C, {.dtype = kInt64, .device = safe.device()}).view(cls) == safe.unsqueeze(-1)), o.weight.to(lp.dtype()).view(cls), 0.0).sum(-1);
       smooth = sm.sum() / where(valid, wsum, 0.0).sum();
     } else {
       smooth = sm.sum() / valid.to(lp.dtype()).sum();

@@ -33,7 +33,7 @@ Tensor dropout2d(const Tensor& x, double p, bool training) {
   if (p == 1) return x * 0.0;
   Shape ms = x.sizes();
   for (size_t d = x.dim() == 4 ? 2 : 1; d < ms.size(); ++d) ms[d] = 1;
-  Tensor mask = (rand(ms, {.dtype = x.dtype()}) >= p).to(x.dtype()) * (1.0 / (1.0 - p));
+  Tensor mask = (rand(ms, {.dtype = x.dtype(), .device = x.device()}) >= p).to(x.dtype()) * (1.0 / (1.0 - p));
   return x * mask;
 }
 
@@ -340,7 +340,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
     const int64_t n = t.size(dim);
     Shape zs = t.sizes();
     zs.insert(size_t(dim) + 1, s - 1);
-    Tensor z = zeros(zs, {.dtype = t.dtype()});
+    Tensor z = zeros(zs, {.dtype = t.dtype(), .device = t.device()});
     Tensor inter = cat({t.unsqueeze(dim + 1), z}, dim + 1);  // [.., n, s, ..]
     Shape merged = t.sizes();
     merged[size_t(dim)] = n * s;

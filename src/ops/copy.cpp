@@ -4,17 +4,13 @@
 #include "autograd/function.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
 using autograd::make_node;
 using autograd::needs_grad;
 using autograd::set_history;
-
-namespace cuda_detail {
-// Provided by the CUDA backend: copies between any two devices (host <-> device or on device).
-void copy(const Tensor& dst, const Tensor& src);
-}  // namespace cuda_detail
 
 namespace detail {
 
@@ -36,14 +32,6 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
 }
 
 }  // namespace detail
-
-#ifndef NNKIT_WITH_CUDA
-namespace cuda_detail {
-void copy(const Tensor&, const Tensor&) {
-  detail::throw_error("[copy_] this build of nnkit has no CUDA support");
-}
-}  // namespace cuda_detail
-#endif
 
 Tensor& Tensor::copy_(const Tensor& src) {
   detail::check_defined(*this, "copy_", "destination");

@@ -5,6 +5,7 @@
 #include "autograd/function.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -29,7 +30,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
 
 namespace {
 
-enum class Bin { Add, Sub, Mul, Div, Pow, Max, Min };
+using detail::Bin;
+using detail::Cmp;
+using detail::ScalarOp;
+using detail::Un;
 
 const char* bin_name(Bin op) {
   switch (op) {
@@ -122,13 +126,15 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
   detail::check_defined(a, name, "first operand");
   detail::check_defined(b, name, "second operand");
   detail::check_same_device(a, b, name);
-  detail::check_cpu(a, name);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Dtype dtype = binary_result_type(a, b, op);
   Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
   Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
-  detail::dispatch_numeric(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
+  if (out.is_cuda())
+    cuda_detail::binary(out, ca, cb, op, alpha);
+  else
+    detail::dispatch_numeric(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
 
   if (!needs_grad(a, b)) return out;
   NNKIT_CHECK(is_floating_point(dtype), "[", name, "] only floating-point results can require grad");
@@ -205,18 +211,19 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
 }
 
 // ---- tensor (op) scalar ----
-enum class ScalarOp { Add, Mul, Div, Pow, RDiv };
 
 Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   detail::check_defined(a, name);
-  detail::check_cpu(a, name);
   Dtype dtype = detail::scalar_result_type(a.dtype(), s);
   if ((op == ScalarOp::Div || op == ScalarOp::RDiv) && !is_floating_point(dtype)) dtype = kFloat32;
   if (op == ScalarOp::Pow && !is_floating_point(dtype) && s < 0)
     NNKIT_CHECK(false, "[pow] integers to negative integer powers are not allowed");
   Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
   Tensor out = detail::empty_contig(a.sizes(), dtype, a.device());
-  detail::dispatch_numeric(dtype, name, [&]<typename T>() {
+  if (out.is_cuda()) {
+    NNKIT_CHECK(dtype != kBool, "[", name, "] not implemented for bool tensors");
+    cuda_detail::scalar(out, ca, op, s);
+  } else detail::dispatch_numeric(dtype, name, [&]<typename T>() {
     T v = static_cast<T>(s);
     switch (op) {
       case ScalarOp::Add: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x + v); }); break;
@@ -271,7 +278,6 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
 }
 
 // ---- unary ----
-enum class Un { Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Erf, Square, Recip, Sign };
 
 struct UnInfo {
   const char* name;
@@ -386,12 +392,14 @@ Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out
 Tensor unary(const Tensor& x_in, Un op) {
   UnInfo info = un_info(op);
   detail::check_defined(x_in, info.name);
-  detail::check_cpu(x_in, info.name);
   Tensor x = x_in;
   if (info.float_only && !x.is_floating_point()) x = x.to(kFloat32);
   NNKIT_CHECK(x.dtype() != kBool || op == Un::Abs, "[", info.name, "] not implemented for bool tensors");
   Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
-  detail::dispatch_numeric(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
+  if (out.is_cuda())
+    cuda_detail::unary(out, x, op);
+  else
+    detail::dispatch_numeric(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
   if (!needs_grad(x)) return out;
   bool needs_x = op != Un::Exp && op != Un::Expm1 && op != Un::Tanh && op != Un::Sigmoid && op != Un::Sqrt &&
                  op != Un::Rsqrt && op != Un::Relu && op != Un::Recip && op != Un::Neg;
@@ -408,18 +416,20 @@ Tensor unary(const Tensor& x_in, Un op) {
 }
 
 // ---- comparisons ----
-enum class Cmp { Eq, Ne, Lt, Le, Gt, Ge };
 
 Tensor compare(const Tensor& a, const Tensor& b, Cmp op, const char* name) {
   detail::check_defined(a, name, "first operand");
   detail::check_defined(b, name, "second operand");
   detail::check_same_device(a, b, name);
-  detail::check_cpu(a, name);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Dtype dtype = promote_types(a.dtype(), b.dtype());
   Tensor ca = a.dtype() == dtype ? a.detach() : a.detach().to(dtype);
   Tensor cb = b.dtype() == dtype ? b.detach() : b.detach().to(dtype);
   Tensor out = detail::empty_contig(shape, kBool, a.device());
+  if (out.is_cuda()) {
+    cuda_detail::compare(out, ca, cb, op);
+    return out;
+  }
   detail::dispatch_all(dtype, [&]<typename T>() {
     switch (op) {
       case Cmp::Eq: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x == y; }); break;
@@ -550,13 +560,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   NNKIT_CHECK(cond.dtype() == kBool, "[where] condition must be a bool tensor, got ", cond.dtype());
   detail::check_same_device(cond, a, "where");
   detail::check_same_device(a, b, "where");
-  detail::check_cpu(a, "where");
   Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
   Dtype dtype = promote_types(a.dtype(), b.dtype());
   Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
   Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
-  detail::dispatch_all(dtype, [&]<typename T>() {
+  if (out.is_cuda()) cuda_detail::where(out, cond, ca, cb);
+  else detail::dispatch_all(dtype, [&]<typename T>() {
     cpu::kernel<T, bool, T, T>(out, {&cond, &ca, &cb}, [](bool c, T x, T y) { return c ? x : y; });
   });
   if (!needs_grad(a, b)) return out;
@@ -573,14 +583,16 @@ Tensor where(const Tensor& cond, double a, const Tensor& b) { return where(cond,
 
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   detail::check_defined(x, "clamp");
-  detail::check_cpu(x, "clamp");
   NNKIT_CHECK(lo || hi, "[clamp] at least one of min and max must be given");
   Dtype dtype = x.dtype();
   if (!is_floating_point(dtype) && ((lo && *lo != double(int64_t(*lo))) || (hi && *hi != double(int64_t(*hi)))))
     dtype = kFloat32;
   Tensor cx = x.dtype() == dtype ? x : x.detach().to(dtype);
   Tensor out = detail::empty_contig(x.sizes(), dtype, x.device());
-  detail::dispatch_numeric(dtype, "clamp", [&]<typename T>() {
+  if (out.is_cuda()) {
+    NNKIT_CHECK(dtype != kBool, "[clamp] not implemented for bool tensors");
+    cuda_detail::clamp(out, cx, lo.has_value(), lo.value_or(0), hi.has_value(), hi.value_or(0));
+  } else detail::dispatch_numeric(dtype, "clamp", [&]<typename T>() {
     T l = lo ? static_cast<T>(*lo) : std::numeric_limits<T>::lowest();
     T h = hi ? static_cast<T>(*hi) : std::numeric_limits<T>::max();
     cpu::kernel<T, T>(out, {&cx}, [l, h](T v) { return v != v ? v : std::min(std::max(v, l), h); });
@@ -618,28 +630,36 @@ Tensor& Tensor::div_(const Tensor& o) {
 
 namespace {
 // Direct in-place scalar kernels on self's own memory (no temporary).
-template <typename F>
-void scalar_inplace(Tensor& self, const char* name, F f) {
-  detail::check_cpu(self, name);
+// On CUDA, on_cuda(self) runs instead (the same op through the CUDA kernels, out == self).
+template <typename F, typename G>
+void scalar_inplace(Tensor& self, const char* name, F f, G on_cuda) {
+  if (self.is_cuda()) {
+    NNKIT_CHECK(self.dtype() != kBool, "[", name, "] not implemented for bool tensors");
+    on_cuda(self);
+    return;
+  }
   detail::dispatch_numeric(self.dtype(), name, [&]<typename T>() { cpu::kernel<T, T>(self, {&self}, f.template operator()<T>()); });
 }
 }  // namespace
 
 Tensor& Tensor::add_(double v) {
   return inplace(*this, nullptr, "add_", [&](const Tensor& s) { return s.add(v); }, [&] {
-    scalar_inplace(*this, "add_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a + x); }; });
+    scalar_inplace(*this, "add_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a + x); }; },
+                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Add, v); });
   });
 }
 Tensor& Tensor::sub_(double v) { return add_(-v); }
 Tensor& Tensor::mul_(double v) {
   return inplace(*this, nullptr, "mul_", [&](const Tensor& s) { return s.mul(v); }, [&] {
-    scalar_inplace(*this, "mul_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a * x); }; });
+    scalar_inplace(*this, "mul_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a * x); }; },
+                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Mul, v); });
   });
 }
 Tensor& Tensor::div_(double v) {
   NNKIT_CHECK(is_floating_point(), "[div_] in-place true division needs a floating-point tensor, got ", dtype());
   return inplace(*this, nullptr, "div_", [&](const Tensor& s) { return s.div(v); }, [&] {
-    scalar_inplace(*this, "div_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a / x); }; });
+    scalar_inplace(*this, "div_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a / x); }; },
+                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Div, v); });
   });
 }
 Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
@@ -648,7 +668,8 @@ Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
 }
 Tensor& Tensor::relu_() {
   return inplace(*this, nullptr, "relu_", [&](const Tensor& s) { return s.relu(); }, [&] {
-    scalar_inplace(*this, "relu_", []<typename T>() { return [](T a) { return a > T(0) ? a : (a != a ? a : T(0)); }; });
+    scalar_inplace(*this, "relu_", []<typename T>() { return [](T a) { return a > T(0) ? a : (a != a ? a : T(0)); }; },
+                   [](Tensor& t) { cuda_detail::unary(t, t, Un::Relu); });
   });
 }
 

@@ -1,10 +1,12 @@
 // Indexing ops: index_select / index_add and gather / scatter_add (each the other's gradient,
 // so higher-order gradients work), flip, and pad (constant, reflect, replicate, circular),
-// the last two composed from differentiable ops.
+// the last two composed from differentiable ops. On CUDA the four kernels are cuda_detail's;
+// index values are range-checked on the host first (see check_index_range).
 #include <cstring>
 
 #include "autograd/function.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -17,7 +19,6 @@ namespace {
 void check_index(const Tensor& index, const char* op) {
   detail::check_defined(index, op, "index");
   NNKIT_CHECK(index.dtype() == kInt64, "[", op, "] expects an int64 index tensor, got ", index.dtype());
-  detail::check_cpu(index, op);
 }
 
 // [outer, n, inner] view of a contiguous tensor around dimension d.
@@ -41,6 +42,15 @@ int64_t checked_index(int64_t v, int64_t size, const char* op, int64_t d) {
   return v;
 }
 
+// For a CUDA index: every value must lie in [-size, size), which its min and max decide (two
+// reductions and two small copies to the host, so this synchronizes). Same message as the CPU
+// path's per-element check; the kernels then only wrap negative values.
+void check_index_range(const Tensor& index, int64_t size, const char* op, int64_t d) {
+  if (index.numel() == 0) return;
+  checked_index(index.min().item<int64_t>(), size, op, d);
+  checked_index(index.max().item<int64_t>(), size, op, d);
+}
+
 }  // namespace
 
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
@@ -49,7 +59,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   detail::check_defined(x, "index_select");
   check_index(index, "index_select");
   NNKIT_CHECK(index.dim() <= 1, "[index_select] index must be 0- or 1-dimensional, got shape ", index.sizes());
-  detail::check_cpu(x, "index_select");
+  detail::check_same_device(x, index, "index_select");
   const int64_t d = detail::wrap_dim(dim, x.dim(), "index_select");
   const int64_t size = x.dim() == 0 ? 1 : x.size(d);
   Tensor xc = x.contiguous();
@@ -58,22 +68,27 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (x.dim() > 0) out_sizes[size_t(d)] = idx.numel();
   Tensor out = detail::empty_contig(out_sizes, x.dtype(), x.device());
   const Split s = split(x.sizes(), d);
-  const int64_t* ip = idx.data_ptr<int64_t>();
-  const int64_t k = idx.numel();
-  std::vector<int64_t> rows(static_cast<size_t>(k));
-  for (int64_t j = 0; j < k; ++j) rows[size_t(j)] = checked_index(ip[j], size, "index_select", d);
-  const size_t es = x.element_size();
-  const char* src = static_cast<const char*>(xc.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t j = 0; j < k; ++j)
-      std::memcpy(dst + size_t((o * k + j) * s.inner) * es, src + size_t((o * s.n + rows[size_t(j)]) * s.inner) * es,
-                  size_t(s.inner) * es);
+  if (x.is_cuda()) {
+    check_index_range(idx, size, "index_select", d);
+    cuda_detail::index_select(out, xc, idx, s.outer, s.n, s.inner);
+  } else {
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    const int64_t k = idx.numel();
+    std::vector<int64_t> rows(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; ++j) rows[size_t(j)] = checked_index(ip[j], size, "index_select", d);
+    const size_t es = x.element_size();
+    const char* src = static_cast<const char*>(xc.raw_data());
+    char* dst = static_cast<char*>(out.raw_data());
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t j = 0; j < k; ++j)
+        std::memcpy(dst + size_t((o * k + j) * s.inner) * es,
+                    src + size_t((o * s.n + rows[size_t(j)]) * s.inner) * es, size_t(s.inner) * es);
+  }
   if (needs_grad(x)) {
     Shape xs = x.sizes();
     Tensor saved_index = idx;
     set_history(out, make_node("IndexSelectBackward0", {&x}, [xs, d, saved_index](autograd::Node&, TensorList&& g) {
-      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype()}), d, saved_index, g[0])};
+      return TensorList{index_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), d, saved_index, g[0])};
     }));
   }
   return out;
@@ -83,7 +98,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   detail::check_defined(base, "index_add");
   detail::check_defined(source, "index_add", "source");
   check_index(index, "index_add");
-  detail::check_cpu(base, "index_add");
+  detail::check_same_device(base, index, "index_add");
+  detail::check_same_device(base, source, "index_add");
   NNKIT_CHECK(base.dtype() == source.dtype(), "[index_add] base and source must have the same dtype, got ",
               base.dtype(), " and ", source.dtype());
   const int64_t d = detail::wrap_dim(dim, base.dim(), "index_add");
@@ -96,19 +112,25 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   Tensor src = source.detach().contiguous();
   const Split s = split(base.sizes(), d);
   const int64_t k = idx.numel();
-  const int64_t* ip = idx.data_ptr<int64_t>();
-  detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {
-    T* o = out.data_ptr<T>();
-    const T* sp = src.data_ptr<T>();
-    for (int64_t j = 0; j < k; ++j) {
-      const int64_t r = checked_index(ip[j], s.n, "index_add", d);
-      for (int64_t a = 0; a < s.outer; ++a) {
-        T* dst = o + (a * s.n + r) * s.inner;
-        const T* from = sp + (a * k + j) * s.inner;
-        for (int64_t i = 0; i < s.inner; ++i) dst[i] += from[i];
+  if (base.is_cuda()) {
+    detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {});  // the CPU path's dtype check
+    check_index_range(idx, s.n, "index_add", d);
+    cuda_detail::index_add(out, idx, src, s.outer, s.n, s.inner);
+  } else {
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {
+      T* o = out.data_ptr<T>();
+      const T* sp = src.data_ptr<T>();
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t r = checked_index(ip[j], s.n, "index_add", d);
+        for (int64_t a = 0; a < s.outer; ++a) {
+          T* dst = o + (a * s.n + r) * s.inner;
+          const T* from = sp + (a * k + j) * s.inner;
+          for (int64_t i = 0; i < s.inner; ++i) dst[i] += from[i];
+        }
       }
-    }
-  });
+    });
+  }
   if (needs_grad(base, source)) {
     Tensor saved_index = idx;
     set_history(out, make_node("IndexAddBackward0", {&base, &source}, [d, saved_index](autograd::Node&, TensorList&& g) {
@@ -155,20 +177,25 @@ void check_gather_shapes(const Shape& xs, const Shape& is, int64_t d, const char
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   detail::check_defined(x, "gather");
   check_index(index, "gather");
-  detail::check_cpu(x, "gather");
+  detail::check_same_device(x, index, "gather");
   const int64_t d = detail::wrap_dim(dim, x.dim(), "gather");
   check_gather_shapes(x.sizes(), index.sizes(), d, "gather");
   Tensor xc = x.contiguous(), idx = index.contiguous();
   Tensor out = detail::empty_contig(index.sizes(), x.dtype(), x.device());
-  detail::dispatch_all(x.dtype(), [&]<typename T>() {
-    const T* src = xc.data_ptr<T>();
-    T* o = out.data_ptr<T>();
-    for_each_gather(x.sizes(), idx, d, "gather", [&](int64_t p, int64_t off) { o[p] = src[off]; });
-  });
+  if (x.is_cuda()) {
+    if (x.dim() > 0) check_index_range(idx, x.size(d), "gather", d);  // the CPU path checks none for 0-dim
+    cuda_detail::gather(out, xc, idx, d);
+  } else {
+    detail::dispatch_all(x.dtype(), [&]<typename T>() {
+      const T* src = xc.data_ptr<T>();
+      T* o = out.data_ptr<T>();
+      for_each_gather(x.sizes(), idx, d, "gather", [&](int64_t p, int64_t off) { o[p] = src[off]; });
+    });
+  }
   if (needs_grad(x)) {
     Shape xs = x.sizes();
     set_history(out, make_node("GatherBackward0", {&x}, [xs, d, idx](autograd::Node&, TensorList&& g) {
-      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype()}), d, idx, g[0])};
+      return TensorList{scatter_add(zeros(xs, {.dtype = g[0].dtype(), .device = g[0].device()}), d, idx, g[0])};
     }));
   }
   return out;
@@ -178,7 +205,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   detail::check_defined(base, "scatter_add");
   detail::check_defined(source, "scatter_add", "source");
   check_index(index, "scatter_add");
-  detail::check_cpu(base, "scatter_add");
+  detail::check_same_device(base, index, "scatter_add");
+  detail::check_same_device(base, source, "scatter_add");
   NNKIT_CHECK(base.dtype() == source.dtype(), "[scatter_add] base and source must have the same dtype, got ",
               base.dtype(), " and ", source.dtype());
   const int64_t d = detail::wrap_dim(dim, base.dim(), "scatter_add");
@@ -187,11 +215,17 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
               " but the index has shape ", index.sizes());
   Tensor out = base.detach().contiguous().clone();
   Tensor src = source.detach().contiguous(), idx = index.contiguous();
-  detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {
-    T* o = out.data_ptr<T>();
-    const T* sp = src.data_ptr<T>();
-    for_each_gather(base.sizes(), idx, d, "scatter_add", [&](int64_t p, int64_t off) { o[off] += sp[p]; });
-  });
+  if (base.is_cuda()) {
+    detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {});  // the CPU path's dtype check
+    if (base.dim() > 0) check_index_range(idx, base.size(d), "scatter_add", d);  // the CPU path checks none for 0-dim
+    cuda_detail::scatter_add(out, idx, src, d);
+  } else {
+    detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {
+      T* o = out.data_ptr<T>();
+      const T* sp = src.data_ptr<T>();
+      for_each_gather(base.sizes(), idx, d, "scatter_add", [&](int64_t p, int64_t off) { o[off] += sp[p]; });
+    });
+  }
   if (needs_grad(base, source)) {
     set_history(out, make_node("ScatterAddBackward0", {&base, &source}, [d, idx](autograd::Node&, TensorList&& g) {
       return TensorList{g[0], gather(g[0], d, idx)};
@@ -206,7 +240,7 @@ Tensor flip(const Tensor& x, const Shape& dims) {
   Tensor out = x;
   for (int64_t d : nd) {
     const int64_t n = x.size(d);
-    out = index_select(out, d, arange(n - 1, int64_t(-1), int64_t(-1)));
+    out = index_select(out, d, arange(n - 1, int64_t(-1), int64_t(-1), {.dtype = kInt64, .device = x.device()}));
   }
   return nd.empty() ? x.clone() : out;
 }
@@ -238,12 +272,12 @@ Tensor pad(const Tensor& x, const Shape& pads, std::string_view mode, double val
       Shape s = out.sizes();
       if (before > 0) {
         s[size_t(d)] = before;
-        parts.push_back(full(s, value, {.dtype = x.dtype()}));
+        parts.push_back(full(s, value, {.dtype = x.dtype(), .device = x.device()}));
       }
       parts.push_back(out);
       if (after > 0) {
         s[size_t(d)] = after;
-        parts.push_back(full(s, value, {.dtype = x.dtype()}));
+        parts.push_back(full(s, value, {.dtype = x.dtype(), .device = x.device()}));
       }
       if (parts.size() > 1) out = cat(parts, d);
       continue;

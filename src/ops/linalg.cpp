@@ -3,6 +3,7 @@
 #include "cpu/kernels.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -26,7 +27,9 @@ void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
               " and ", b.dtype());
   NNKIT_CHECK(a.dtype() != kBool, "[", op, "] not implemented for bool tensors");
   detail::check_same_device(a, b, op);
-  detail::check_cpu(a, op);
+  // cuBLAS has no integer matrix product (PyTorch has none on CUDA either).
+  NNKIT_CHECK(a.is_cpu() || a.is_floating_point(), "[", op, "] not implemented on CUDA for ", a.dtype(),
+              " tensors (only float32 and float64)");
 }
 
 // Row and column strides of a gemm-ready matrix, with degenerate (size <= 1) dimensions
@@ -39,6 +42,10 @@ std::pair<int64_t, int64_t> mat_strides(const Tensor& m) {
 
 void mm_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
   Tensor A = gemm_ready(a), B = gemm_ready(b);
+  if (out.is_cuda()) {
+    cuda_detail::gemm(out, A, B);
+    return;
+  }
   int64_t M = A.size(0), K = A.size(1), N = B.size(1);
   // (plain variables, not structured bindings: clang < 16 cannot capture those in a lambda)
   const auto a_st = mat_strides(A), b_st = mat_strides(B);
@@ -84,9 +91,14 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   int64_t batch = a.size(0);
   Tensor out = detail::empty_contig({batch, a.size(1), b.size(2)}, a.dtype(), a.device());
   Tensor ad = a.detach(), bd = b.detach();
-  cpu::parallel_for(batch, 1, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) mm_kernel(out.select(0, i), ad.select(0, i), bd.select(0, i));
-  });
+  if (out.is_cuda()) {
+    // One strided-batched cuBLAS call (any batch stride, 0 included).
+    cuda_detail::gemm(out, gemm_ready(ad), gemm_ready(bd));
+  } else {
+    cpu::parallel_for(batch, 1, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) mm_kernel(out.select(0, i), ad.select(0, i), bd.select(0, i));
+    });
+  }
   if (needs_grad(a, b)) {
     bool ga = requires_grad(a), gb = requires_grad(b);
     auto node = make_node("BmmBackward0", {&a, &b},

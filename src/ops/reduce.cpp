@@ -6,6 +6,7 @@
 #include "autograd/function.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -57,6 +58,28 @@ Layout make_layout(const Tensor& x, const Shape& dims) {
   L.out_numel = L.kept_sizes.numel();
   L.red_numel = L.red_sizes.numel();
   return L;
+}
+
+// CUDA: x with the reduced dims moved last, as a contiguous [out_numel, red_numel] tensor
+// (the CUDA kernels reduce rows).
+Tensor rows_of(const Tensor& x, const Shape& dims, const Layout& L) {
+  Tensor d = x.detach();
+  if (x.dim() == 0) return d.reshape({1, 1});
+  std::vector<bool> reduced(size_t(x.dim()), false);
+  for (int64_t r : dims) reduced[size_t(r)] = true;
+  Shape perm;
+  for (int64_t i = 0; i < x.dim(); ++i)
+    if (!reduced[size_t(i)]) perm.push_back(i);
+  for (int64_t i = 0; i < x.dim(); ++i)
+    if (reduced[size_t(i)]) perm.push_back(i);
+  return d.permute(perm).contiguous().reshape({L.out_numel, L.red_numel});
+}
+
+Tensor cuda_reduce(const Tensor& x, const Shape& dims, const Layout& L, bool keepdim, Dtype dtype,
+                   detail::RowReduce op, double correction = 0) {
+  Tensor out = detail::empty_contig(keepdim ? L.keep_sizes : L.out_sizes, dtype, x.device());
+  cuda_detail::reduce_rows(out, rows_of(x, dims, L), op, correction);
+  return out;
 }
 
 // For each output element: acc = init; combine(acc, value, flat index within the reduced
@@ -138,7 +161,6 @@ using AccOf = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 Tensor sum_impl(const Tensor& x, const Shape& dims_in, bool keepdim, bool mean) {
   const char* name = mean ? "mean" : "sum";
   detail::check_defined(x, name);
-  detail::check_cpu(x, name);
   Shape dims = dims_or_all(x, dims_in, name);
   Layout L = make_layout(x, dims);
   Dtype dtype = x.dtype();
@@ -148,7 +170,8 @@ Tensor sum_impl(const Tensor& x, const Shape& dims_in, bool keepdim, bool mean) 
   else if (dtype == kBool)
     dtype = kInt64;
   Tensor out;
-  detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  if (x.is_cuda()) out = cuda_reduce(x, dims, L, keepdim, dtype, mean ? detail::RowReduce::Mean : detail::RowReduce::Sum);
+  else detail::dispatch_all(x.dtype(), [&]<typename T>() {
     using Acc = AccOf<T>;
     auto acc = reduce_cpu<T, Acc>(
         x, L, Acc(0), [](Acc& a, T v, int64_t) { a += Acc(v); }, [](Acc& a, const Acc& b) { a += b; });
@@ -196,12 +219,14 @@ struct Welford {
 Tensor var_impl(const Tensor& x, const Shape& dims_in, double correction, bool keepdim, bool take_sqrt) {
   const char* name = take_sqrt ? "std" : "var";
   detail::check_defined(x, name);
-  detail::check_cpu(x, name);
   NNKIT_CHECK(x.is_floating_point(), "[", name, "] expects a floating-point tensor, got ", x.dtype());
   Shape dims = dims_or_all(x, dims_in, name);
   Layout L = make_layout(x, dims);
   Tensor out;
-  detail::dispatch_float(x.dtype(), name, [&]<typename T>() {
+  if (x.is_cuda())
+    out = cuda_reduce(x, dims, L, keepdim, x.dtype(), take_sqrt ? detail::RowReduce::Std : detail::RowReduce::Var,
+                      correction);
+  else detail::dispatch_float(x.dtype(), name, [&]<typename T>() {
     auto acc = reduce_cpu<T, Welford>(
         x, L, Welford{}, [](Welford& a, T v, int64_t) { a.add(double(v)); },
         [](Welford& a, const Welford& b) { a.merge(b); });
@@ -268,13 +293,14 @@ std::vector<Best<T>> best_cpu(const Tensor& x, const Layout& L, bool is_max) {
 
 Tensor extreme_all_dims(const Tensor& x, const Shape& dims_in, bool keepdim, bool is_max, const char* name) {
   detail::check_defined(x, name);
-  detail::check_cpu(x, name);
   Shape dims = dims_or_all(x, dims_in, name);
   Layout L = make_layout(x, dims);
   NNKIT_CHECK(L.red_numel > 0 || L.out_numel == 0, "[", name,
               "] expected reduction dims to have nonzero size (the operation has no identity)");
   Tensor out;
-  detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  if (x.is_cuda())
+    out = cuda_reduce(x, dims, L, keepdim, x.dtype(), is_max ? detail::RowReduce::Max : detail::RowReduce::Min);
+  else detail::dispatch_all(x.dtype(), [&]<typename T>() {
     auto acc = best_cpu<T>(x, L, is_max);
     out = finish_output<T, Best<T>>(L, keepdim, x.dtype(), acc, [](const Best<T>& b) { return b.value; });
   });
@@ -298,12 +324,17 @@ Tensor extreme_all_dims(const Tensor& x, const Shape& dims_in, bool keepdim, boo
 std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max, bool want_values) {
   const char* name = is_max ? (want_values ? "max" : "argmax") : (want_values ? "min" : "argmin");
   detail::check_defined(x, name);
-  detail::check_cpu(x, name);
   int64_t d = detail::wrap_dim(dim, x.dim(), name);
   Layout L = make_layout(x, x.dim() == 0 ? Shape() : Shape{d});
   NNKIT_CHECK(L.red_numel > 0, "[", name, "] cannot reduce over a zero-size dimension");
   Tensor values, indices;
-  detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  if (x.is_cuda()) {
+    Shape dims = x.dim() == 0 ? Shape() : Shape{d};
+    const Shape& shape = keepdim ? L.keep_sizes : L.out_sizes;
+    if (want_values) values = detail::empty_contig(shape, x.dtype(), x.device());
+    indices = detail::empty_contig(shape, kInt64, x.device());
+    cuda_detail::best_rows(values, indices, rows_of(x, dims, L), is_max);
+  } else detail::dispatch_all(x.dtype(), [&]<typename T>() {
     auto acc = best_cpu<T>(x, L, is_max);
     if (want_values)
       values = finish_output<T, Best<T>>(L, keepdim, x.dtype(), acc, [](const Best<T>& b) { return b.value; });

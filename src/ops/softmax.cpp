@@ -4,6 +4,7 @@
 #include "autograd/function.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -41,7 +42,6 @@ void softmax_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, b
 Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   detail::check_defined(x_in, name);
-  detail::check_cpu(x_in, name);
   Tensor x = x_in.is_floating_point() ? x_in : x_in.to(kFloat32);
   int64_t d = detail::wrap_dim(dim, x.dim(), name);
   Tensor xc = x.detach().contiguous();
@@ -49,7 +49,9 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   int64_t n = x.dim() == 0 ? 1 : x.size(d), outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
-  if (x.numel() > 0)
+  if (x.numel() > 0 && x.is_cuda())
+    cuda_detail::softmax(out, xc, outer, n, inner, log);
+  else if (x.numel() > 0)
     detail::dispatch_float(x.dtype(), name, [&]<typename T>() {
       softmax_kernel<T>(xc.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, log);
     });

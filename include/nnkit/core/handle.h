@@ -1,4 +1,5 @@
 #pragma once
+#include <utility>
 // RemovableHandle: returned by every hook registration. Removing is idempotent, works through
 // any copy of the handle, and is safe at any time (inside the hook, during forward or backward).
 #include <functional>
@@ -40,7 +41,7 @@ class [[nodiscard]] ScopedHook {
   ScopedHook& operator=(ScopedHook&& o) noexcept {
     if (this != &o) {
       handle_.remove();
-      handle_ = std::move(o.handle_);
+      std::swap(handle_, o.handle_);  // o keeps the removed handle
     }
     return *this;
   }
