@@ -37,7 +37,7 @@ Tensor random_tensor(const Shape& sizes, const TensorOptions& o, Dtype default_d
   Dtype dtype = o.dtype.value_or(default_dtype);
   Tensor t = detail::empty_contig(sizes, dtype, Device::cpu());
   fill(t);
-  return finish(t.to(o.device), o);
+  return finish(t.to(o.device.value_or(Device::cpu())), o);
 }
 }  // namespace
 
@@ -45,7 +45,7 @@ Tensor empty(const Shape& sizes, const TensorOptions& o) {
   check_sizes(sizes, "empty");
   Dtype dtype = o.dtype.value_or(kFloat32);
   int64_t n = sizes.numel();
-  auto storage = Storage::allocate(size_t(n) * element_size(dtype), o.device);
+  auto storage = Storage::allocate(size_t(n) * element_size(dtype), o.device.value_or(Device::cpu()));
   Tensor t(make_intrusive<TensorImpl>(std::move(storage), sizes, contiguous_strides(sizes), 0, dtype));
   return finish(t, o);
 }
@@ -63,28 +63,28 @@ Tensor scalar_tensor(double value, const TensorOptions& o) { return full(Shape()
 
 Tensor empty_like(const Tensor& t, const TensorOptions& o) {
   detail::check_defined(t, "empty_like");
-  return empty(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+  return empty(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 Tensor zeros_like(const Tensor& t, const TensorOptions& o) {
   detail::check_defined(t, "zeros_like");
-  return zeros(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+  return zeros(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 Tensor ones_like(const Tensor& t, const TensorOptions& o) {
   detail::check_defined(t, "ones_like");
-  return ones(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+  return ones(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 Tensor full_like(const Tensor& t, double value, const TensorOptions& o) {
   detail::check_defined(t, "full_like");
   return full(t.sizes(), value,
-              {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+              {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 Tensor rand_like(const Tensor& t, const TensorOptions& o) {
   detail::check_defined(t, "rand_like");
-  return rand(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+  return rand(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 Tensor randn_like(const Tensor& t, const TensorOptions& o) {
   detail::check_defined(t, "randn_like");
-  return randn(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = t.device(), .requires_grad = o.requires_grad});
+  return randn(t.sizes(), {.dtype = o.dtype.value_or(t.dtype()), .device = o.device.value_or(t.device()), .requires_grad = o.requires_grad});
 }
 
 Tensor arange(double start, double end, double step, const TensorOptions& o) {
@@ -98,7 +98,7 @@ Tensor arange(double start, double end, double step, const TensorOptions& o) {
   detail::dispatch_all(dtype, [&]<typename T>() {
     fill_indexed<T>(t, [&](int64_t i) { return static_cast<T>(start + double(i) * step); });
   });
-  return finish(t.to(o.device), o);
+  return finish(t.to(o.device.value_or(Device::cpu())), o);
 }
 Tensor arange(int64_t start, int64_t end, int64_t step, const TensorOptions& o) {
   TensorOptions opts = o;
@@ -119,7 +119,7 @@ Tensor linspace(double start, double end, int64_t steps, const TensorOptions& o)
       return static_cast<T>(i < half ? start + step * double(i) : end - step * double(steps - i - 1));
     });
   });
-  return finish(t.to(o.device), o);
+  return finish(t.to(o.device.value_or(Device::cpu())), o);
 }
 
 Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
@@ -131,7 +131,7 @@ Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
     T* p = t.data_ptr<T>();
     for (int64_t i = 0; i < std::min(n, m); ++i) p[i * m + i] = T(1);
   });
-  return finish(t.to(o.device), o);
+  return finish(t.to(o.device.value_or(Device::cpu())), o);
 }
 
 Tensor rand(const Shape& sizes, const TensorOptions& o) {
@@ -202,6 +202,9 @@ Tensor randint(int64_t high, const Shape& sizes, const TensorOptions& o) { retur
 
 Tensor from_blob(void* data, const Shape& sizes, Dtype dtype, std::optional<Shape> strides, Device device) {
   NNKIT_CHECK(data != nullptr || sizes.numel() == 0, "[from_blob] data is a null pointer");
+  if (device.is_cuda())
+    NNKIT_CHECK(device.index >= 0 && device.index < cuda::device_count(), "[cuda] from_blob: device ", device,
+                " does not exist (this machine has ", cuda::device_count(), " CUDA device(s))");
   check_sizes(sizes, "from_blob");
   Shape st = strides ? *strides : contiguous_strides(sizes);
   NNKIT_CHECK(st.size() == sizes.size(), "[from_blob] got ", sizes.size(), " sizes but ", st.size(), " strides");
@@ -222,7 +225,7 @@ Tensor from_vector(const std::vector<T>& values, std::optional<Shape> sizes, con
   Stored* p = t.data_ptr<Stored>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<Stored>(values[i]);
   Dtype want = o.dtype.value_or(dtype_of<Stored>);
-  return finish(t.to(o.device, want), o);
+  return finish(t.to(o.device.value_or(Device::cpu()), want), o);
 }
 template Tensor from_vector<float>(const std::vector<float>&, std::optional<Shape>, const TensorOptions&);
 template Tensor from_vector<double>(const std::vector<double>&, std::optional<Shape>, const TensorOptions&);

@@ -87,7 +87,7 @@ Tensor cuda_reduce(const Tensor& x, const Shape& dims, const Layout& L, bool kee
 template <typename T, typename Acc, typename Combine, typename Merge>
 std::vector<Acc> reduce_cpu(const Tensor& x, const Layout& L, Acc init, Combine combine, Merge merge) {
   std::vector<Acc> out(size_t(L.out_numel), init);
-  if (L.out_numel == 0) return out;
+  if (L.out_numel == 0 || L.red_numel == 0) return out;  // empty reductions keep `init`
   const char* base = static_cast<const char*>(x.raw_data());
   auto red_plan = cpu::make_plan<1>(L.red_sizes, {L.red_strides});
   std::array<size_t, 1> elem{sizeof(T)};

@@ -241,3 +241,19 @@ TEST(TensorBasics, ErrorsNameTheOp) {
             std::string::npos);
   EXPECT_NE(error_of([] { arange(3).data_ptr<float>(); }).find("[data_ptr]"), std::string::npos);
 }
+
+// Reductions over zero elements give the identity (sum 0) or NaN (mean, var), as in PyTorch;
+// max/min have no identity and are errors.
+TEST(TensorBasics, EmptyReductions) {
+  EXPECT_EQ(zeros({0, 3}).sum().item<float>(), 0.0f);
+  EXPECT_EQ(zeros({0}, {.dtype = kInt64}).sum().item<int64_t>(), 0);
+  Tensor s = zeros({0, 3}).sum({0});
+  EXPECT_EQ(s.sizes(), Shape({3}));
+  EXPECT_TRUE(s.equal(zeros({3})));
+  Tensor m = zeros({2, 0}).mean({1});
+  EXPECT_EQ(m.sizes(), Shape({2}));
+  EXPECT_TRUE(std::isnan(m[0].item<float>()) && std::isnan(m[1].item<float>()));
+  EXPECT_TRUE(std::isnan(zeros({0}).var().item<float>()));
+  EXPECT_NE(error_of([] { zeros({0, 2}).max(); }).find("[max]"), std::string::npos);
+  EXPECT_EQ(zeros({3, 0}).sum({1}, true).sizes(), Shape({3, 1}));
+}

@@ -247,7 +247,12 @@ TEST_F(NoCuda, FactoriesOnCudaThrowACudaError) {
            [&] { full({2}, 1.5, on_cuda); }, [&] { randn({2}, on_cuda); }, [&] { rand({2}, on_cuda); },
            [&] { arange(5, on_cuda); }, [&] { eye(3, std::nullopt, on_cuda); },
            [&] { zeros({2}, {.dtype = kInt64, .device = Device::cuda(1)}); },
-           [&] { scalar_tensor(1.0, on_cuda); }}) {
+           [&] { scalar_tensor(1.0, on_cuda); }, [&] { zeros_like(ones({2}), on_cuda); },
+           [&] { randn_like(ones({2}), on_cuda); },
+           [&] {
+             float v[2] = {1, 2};
+             from_blob(v, {2}, kFloat32, std::nullopt, Device::cuda());
+           }}) {
     std::string e = error_of(f);
     EXPECT_TRUE(e.starts_with("[cuda]")) << "factory " << i << ": " << e;
     ++i;

@@ -88,3 +88,26 @@ TEST(MoreLayers, ShapeAndActivationModules) {
   auto same = nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 2, .out_channels = 2, .kernel_size = 4, .padding = "same"});
   EXPECT_EQ(same(randn({1, 2, 7, 9})).sizes(), (std::vector<int64_t>{1, 2, 7, 9}));
 }
+
+// clone() copies tensors passed to a constructor (loss weights): converting or moving the copy
+// leaves the original alone.
+TEST(MoreLayers, CloneOfALossOwnsItsWeights) {
+  auto ce = nn::make<nn::CrossEntropyLoss>(nn::functional::CrossEntropyOptions{.weight = rand({4})});
+  auto bce = nn::make<nn::BCEWithLogitsLoss>(rand({4}), rand({4}));
+  for (nn::Ptr<> orig : {nn::Ptr<>(ce), nn::Ptr<>(bce)}) {
+    auto before = orig->named_buffers();
+    std::vector<Tensor> values;
+    for (auto& [n, t] : before) values.push_back(t.clone());
+    auto copy = orig->clone();
+    copy->to(kFloat64);
+    size_t i = 0;
+    for (auto& [n, t] : orig->named_buffers()) {
+      EXPECT_EQ(t.dtype(), kFloat32) << n;
+      EXPECT_TRUE(t.equal(values[i++])) << n;
+    }
+    for (auto& [n, t] : copy->named_buffers()) EXPECT_EQ(t.dtype(), kFloat64) << n;
+  }
+  Tensor x = randn({3, 4}), y = from_vector(std::vector<int64_t>{0, 3, 1});
+  auto ce2 = ce->clone();
+  EXPECT_TRUE(allclose((*ce2)(TensorList{x, y})[0], (*ce)(TensorList{x, y})[0]));
+}

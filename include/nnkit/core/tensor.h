@@ -34,7 +34,7 @@ using TensorList = std::vector<Tensor>;
 // An unset dtype means the factory's default (float32; int64 for randint and integer arange).
 struct TensorOptions {
   std::optional<Dtype> dtype;
-  Device device = Device::cpu();
+  std::optional<Device> device;  // factories: the CPU when unset; *_like: the model tensor's
   bool requires_grad = false;
 };
 

@@ -77,6 +77,12 @@ struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;
   double label_smoothing = 0.0;
 };
+// For Module::clone(): a copy of the options with its own weight tensor.
+inline CrossEntropyOptions clone_arg(const CrossEntropyOptions& o) {
+  CrossEntropyOptions c = o;
+  if (o.weight.defined()) c.weight = o.weight.detach().clone();
+  return c;
+}
 // input [N, C] (or [N, C, d...]) logits; target int64 class indices [N] (or [N, d...]).
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options = {});
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options = {});

@@ -315,8 +315,10 @@ TensorList Ptr<M>::operator()(const TensorList& xs) const {
 }
 
 namespace detail {
-// clone() rebuilds a module from its recorded constructor arguments; module arguments are
-// cloned too, so the copy shares nothing with the original.
+// clone() rebuilds a module from its recorded constructor arguments; module and tensor
+// arguments are copied too, so the copy shares nothing with the original. An options struct
+// that holds tensors gets the same treatment from a clone_arg overload in its own namespace
+// (found by argument-dependent lookup; see functional::CrossEntropyOptions).
 template <typename T>
 const T& clone_arg(const T& v) {
   return v;
@@ -324,6 +326,16 @@ const T& clone_arg(const T& v) {
 template <typename X>
 Ptr<X> clone_arg(const Ptr<X>& p) {
   return p ? p->clone().template as<X>() : p;
+}
+inline Tensor clone_arg(const Tensor& t) {
+  if (!t.defined()) return t;
+  Tensor c = t.detach().clone();
+  if (t.requires_grad()) c.requires_grad_(true);
+  return c;
+}
+template <typename T>
+decltype(auto) clone_any(const T& v) {
+  return clone_arg(v);  // unqualified: ADL finds overloads next to the argument's type
 }
 template <typename M, typename Make>
 Ptr<M> make_with_scope(Make&& construct, std::function<Ptr<>()> remake) {
@@ -340,7 +352,7 @@ Ptr<M> make(Args&&... args) {
   static_assert(std::is_base_of_v<Module, M>, "nn::make<M>: M must derive from nn::Module");
   std::function<Ptr<>()> remake;
   if constexpr ((std::is_copy_constructible_v<std::decay_t<Args>> && ...))
-    remake = [... a = std::decay_t<Args>(args)]() -> Ptr<> { return Ptr<>(make<M>(detail::clone_arg(a)...)); };
+    remake = [... a = std::decay_t<Args>(args)]() -> Ptr<> { return Ptr<>(make<M>(detail::clone_any(a)...)); };
   return detail::make_with_scope<M>([&] { return std::make_shared<M>(std::forward<Args>(args)...); }, std::move(remake));
 }
 template <typename M>
