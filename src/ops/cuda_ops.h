@@ -123,6 +123,13 @@ NNKIT_CUDA_FN(void index_add(const Tensor& out, const Tensor& index, const Tenso
 NNKIT_CUDA_FN(void gather(const Tensor& out, const Tensor& x, const Tensor& index, int64_t dim))
 NNKIT_CUDA_FN(void scatter_add(const Tensor& out, const Tensor& index, const Tensor& src, int64_t dim))
 
+// ---- random fills (cuda/random.cu) ----
+// Contiguous float32/float64 t filled with the numbers the CPU draws for counter blocks
+// offset, offset + 1, ... under `seed` (two elements per block): rand and randn give the
+// same values on every device.
+NNKIT_CUDA_FN(void fill_uniform(const Tensor& t, uint64_t seed, uint64_t offset))
+NNKIT_CUDA_FN(void fill_normal(const Tensor& t, uint64_t seed, uint64_t offset))
+
 #ifndef NNKIT_WITH_CUDA
 #pragma GCC diagnostic pop
 #endif

@@ -4,6 +4,7 @@
 #include "core/generator.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
+#include "ops/cuda_ops.h"
 
 namespace nnkit {
 
@@ -134,7 +135,24 @@ Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
   return finish(t.to(o.device.value_or(Device::cpu())), o);
 }
 
+namespace {
+// On a CUDA device rand/randn draw there, from the same counters (same values as the CPU).
+Tensor device_random(const Shape& sizes, const TensorOptions& o, std::string_view op, bool normal) {
+  check_sizes(sizes, op);
+  Dtype dtype = o.dtype.value_or(kFloat32);
+  NNKIT_CHECK(is_floating_point(dtype), "[", op, "] expects a floating-point dtype, got ", dtype);
+  Tensor t = detail::empty_contig(sizes, dtype, *o.device);
+  auto r = detail::reserve_random(uint64_t((t.numel() + 1) / 2));
+  if (normal)
+    cuda_detail::fill_normal(t, r.seed, r.offset);
+  else
+    cuda_detail::fill_uniform(t, r.seed, r.offset);
+  return finish(t, o);
+}
+}  // namespace
+
 Tensor rand(const Shape& sizes, const TensorOptions& o) {
+  if (o.device && o.device->is_cuda()) return device_random(sizes, o, "rand", false);
   return random_tensor(sizes, o, kFloat32, "rand", [](const Tensor& t) {
     detail::dispatch_float(t.dtype(), "rand", [&]<typename T>() {
       int64_t n = t.numel();
@@ -157,6 +175,7 @@ Tensor rand(const Shape& sizes, const TensorOptions& o) {
 }
 
 Tensor randn(const Shape& sizes, const TensorOptions& o) {
+  if (o.device && o.device->is_cuda()) return device_random(sizes, o, "randn", true);
   return random_tensor(sizes, o, kFloat32, "randn", [](const Tensor& t) {
     detail::dispatch_float(t.dtype(), "randn", [&]<typename T>() {
       int64_t n = t.numel();

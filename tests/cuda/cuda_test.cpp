@@ -1551,3 +1551,17 @@ TEST_F(Cuda, DeviceQueries) {
   // A device index past the last one is an nnkit::Error, not a crash.
   EXPECT_NE(error_of([&] { zeros({2}, {.device = Device::cuda(cuda::device_count())}); }), "<no error>");
 }
+
+// rand/randn on the device draw from the same Philox counters as the CPU: a seed gives the same
+// numbers on both (float64 Box-Muller on both sides; equal to the last bits or within 1e-12).
+TEST_F(Cuda, RandomFillsMatchTheCpuStream) {
+  for (Dtype dt : {kFloat32, kFloat64}) {
+    manual_seed(7);
+    Tensor uc = rand({1001}, {.dtype = dt}), nc = randn({3, 333}, {.dtype = dt});
+    manual_seed(7);
+    Tensor ug = rand({1001}, {.dtype = dt, .device = Device::cuda()}),
+           ng = randn({3, 333}, {.dtype = dt, .device = Device::cuda()});
+    EXPECT_TRUE(close(uc, ug, 0)) << dt;
+    EXPECT_TRUE(close(nc, ng, dt == kFloat32 ? 1e-6 : 1e-12)) << dt;
+  }
+}
