@@ -453,6 +453,8 @@ void conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const T
 void conv2d_backward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
                      const Tensor& dw, const Tensor& db) {
   const char* op = "conv2d_backward";
+  NNKIT_CHECK(dy.dtype() == x.dtype() && w.dtype() == x.dtype(), "[conv2d_backward] gradient dtype ", dy.dtype(),
+              " does not match the input's ", x.dtype());
   const Dtype d = dy.dtype();
   const cudnnDataType_t dt = cudnn_dtype(d, op);
   const int dev = prepare(dy);

@@ -14,7 +14,7 @@
 namespace nnkit::cuda_detail {
 namespace {
 
-constexpr int kMaxDims = 12;
+constexpr int kMaxDims = 25;  // 4 operands x 25 strides stay well under the 4 KB of kernel parameters
 
 // Element offsets of N operands (operand 0 is the output) for a flat output index. ndim == 0
 // means every operand is contiguous with the output's layout: offset == index.
@@ -250,6 +250,8 @@ void memcpy_between(void* dst, Device dd, const void* src, Device sd, size_t byt
       NNKIT_CUDA_CHECK(cudaStreamSynchronize(current_stream(sd.index)), "copy_");
       set_device(dd.index);
       NNKIT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dd.index, src, sd.index, bytes, s), "copy_");
+      // The source's block may be reused on its device's stream as soon as we return.
+      NNKIT_CUDA_CHECK(cudaStreamSynchronize(s), "copy_");
     }
   } else if (dd.is_cuda()) {
     set_device(dd.index);
@@ -361,7 +363,18 @@ template <typename T>
 void clamp_typed(const Tensor& out, const Tensor& x, bool has_lo, double lo, bool has_hi, double hi) {
   T l = has_lo ? static_cast<T>(lo) : std::numeric_limits<T>::lowest();
   T h = has_hi ? static_cast<T>(hi) : std::numeric_limits<T>::max();
-  launch<T, T>("clamp", out, {&x}, [l, h] __device__(T v) { return v != v ? v : (v < l ? l : (v > h ? h : v)); });
+  launch<T, T>("clamp", out, {&x}, [l, h] __device__(T v) {
+    if (v != v) return v;
+    T r = v < l ? l : v;  // min(max(v, lo), hi), as on the CPU (hi wins when lo > hi)
+    return r > h ? h : r;
+  });
+}
+
+template <typename T>
+void fill_typed(const Tensor& out, double value) {
+  T v = static_cast<T>(value);
+  // out is read as the (ignored) operand so that its own strides drive the loop.
+  launch<T, T>("fill_", out, {&out}, [v] __device__(T) { return v; });
 }
 
 void no_bool(const char* op) { detail::throw_error(detail::concat("[", op, "] not implemented for bool tensors")); }
@@ -379,11 +392,7 @@ void scalar(const Tensor& out, const Tensor& a, ScalarOp op, double s) {
 }
 
 void unary(const Tensor& out, const Tensor& x, Un op) {
-  if (out.dtype() == kBool) {
-    NNKIT_CHECK(op == Un::Abs, "[unary] not implemented for bool tensors");
-    copy(out, x);  // abs of a bool is itself
-    return;
-  }
+  if (out.dtype() == kBool) no_bool("unary");
   NNKIT_CUDA_DISPATCH(out.dtype(), "unary", T, if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(out, x, op));
 }
 
@@ -393,6 +402,16 @@ void compare(const Tensor& out, const Tensor& a, const Tensor& b, Cmp op) {
 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   NNKIT_CUDA_DISPATCH(out.dtype(), "where", T, where_typed<T>(out, cond, a, b));
+}
+
+void fill(const Tensor& out, double value) {
+  if (out.numel() == 0) return;
+  if (value == 0 && out.is_contiguous()) {
+    int dev = prepare(out);
+    NNKIT_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), current_stream(dev)), "fill_");
+    return;
+  }
+  NNKIT_CUDA_DISPATCH(out.dtype(), "fill_", T, fill_typed<T>(out, value));
 }
 
 void clamp(const Tensor& out, const Tensor& x, bool has_lo, double lo, bool has_hi, double hi) {

@@ -48,7 +48,10 @@ Streams& streams() {
 }  // namespace
 
 void set_device(int device) {
-  if (device == tl_current_device) return;
+  // The cache is trusted only while the thread's real current device agrees (user code or
+  // another library may have called cudaSetDevice).
+  int cur = -1;
+  if (device == tl_current_device && cudaGetDevice(&cur) == cudaSuccess && cur == device) return;
   int n = cached_device_count();
   NNKIT_CHECK(n > 0, "[cuda] no CUDA device is available on this machine (the build has CUDA support, but "
               "cudaGetDeviceCount found no GPU or no driver)");
@@ -131,11 +134,13 @@ struct DeviceCache {
     if (free_blocks.empty()) return;
     set_device(device);
     NNKIT_CUDA_CHECK(cudaDeviceSynchronize(), "empty_cache");
-    for (auto& [size, b] : free_blocks) {
-      NNKIT_CUDA_CHECK(cudaFree(b.ptr), "empty_cache");
-      stats.reserved -= int64_t(size);
+    // Each block leaves the list before it is freed, so a failure cannot leave freed memory there.
+    for (auto it = free_blocks.begin(); it != free_blocks.end();) {
+      void* p = it->second.ptr;
+      stats.reserved -= int64_t(it->first);
+      it = free_blocks.erase(it);
+      NNKIT_CUDA_CHECK(cudaFree(p), "empty_cache");
     }
-    free_blocks.clear();
   }
 };
 
@@ -175,6 +180,10 @@ void* allocate(size_t nbytes, int device) {
       (void)cudaGetLastError();
       c.release_free(device);
       st = cudaMalloc(&ptr, size);
+    }
+    if (st != cudaSuccess && st != cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();  // not a lack of memory: a broken context or a bad device
+      throw_status("CUDA", "cudaMalloc", "cuda", cudaGetErrorString(st));
     }
     if (st != cudaSuccess) {
       (void)cudaGetLastError();

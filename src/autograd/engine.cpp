@@ -294,6 +294,10 @@ std::pair<std::vector<Edge>, TensorList> prepare_roots(const TensorList& tensors
     } else {
       NNKIT_CHECK(g.sizes() == t.sizes(), "[", op, "] gradient has shape ", g.sizes(), " but the tensor has shape ",
                   t.sizes());
+      NNKIT_CHECK(g.device() == t.device(), "[", op, "] gradient is on ", g.device(), " but the tensor is on ",
+                  t.device());
+      NNKIT_CHECK(g.is_floating_point(), "[", op, "] gradient must be floating point, got ", g.dtype());
+      if (g.dtype() != t.dtype()) g = g.to(t.dtype());  // as PyTorch's validate_outputs does
     }
     edges.push_back(gradient_edge(t));
     root_grads.push_back(std::move(g));

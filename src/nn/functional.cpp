@@ -394,10 +394,13 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor
   if (!batch_stats) {
     NNKIT_CHECK(running_var.defined(), "[batch_norm] running_mean is given but running_var is undefined");
     // The per-channel factor in float64, as on the CPU, then in x's dtype.
+    // y = x * scale + shift with shift = bias - mean * scale, both in float64 then x's dtype:
+    // the CPU kernel's arithmetic, so both devices round alike.
     Tensor invstd = running_var.detach().to(kFloat64).add(eps).rsqrt();
     Tensor scale = weight.defined() ? weight.to(kFloat64).mul(invstd) : invstd;
-    Tensor y = x.sub(running_mean.detach().to(x.dtype()).reshape(bshape)).mul(scale.to(x.dtype()).reshape(bshape));
-    return bias.defined() ? y.add(bias.reshape(bshape)) : y;
+    Tensor shift = running_mean.detach().to(kFloat64).mul(scale).neg();
+    if (bias.defined()) shift = shift.add(bias.to(kFloat64));
+    return x.mul(scale.to(x.dtype()).reshape(bshape)).add(shift.to(x.dtype()).reshape(bshape));
   }
   NNKIT_CHECK(M > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};

@@ -106,9 +106,7 @@ Tensor& Tensor::fill_(double value) {
       cpu::kernel<T>(*this, {}, [v = static_cast<T>(value)]() { return v; });
     });
   } else {
-    Tensor v = empty({}, {.dtype = dtype()});
-    detail::dispatch_all(dtype(), [&]<typename T>() { *v.data_ptr<T>() = static_cast<T>(value); });
-    detail::copy_kernel(*this, v);
+    cuda_detail::fill(*this, value);
   }
   impl()->storage()->bump_version();
   cut_history(*this);

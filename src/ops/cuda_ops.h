@@ -66,6 +66,8 @@ NNKIT_CUDA_FN(void unary(const Tensor& out, const Tensor& x, Un op))
 NNKIT_CUDA_FN(void compare(const Tensor& out, const Tensor& a, const Tensor& b, Cmp op))
 // out = cond ? a : b; cond bool, a and b of out's dtype, all broadcast to out's shape.
 NNKIT_CUDA_FN(void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b))
+// Every element of out (any layout) set to value.
+NNKIT_CUDA_FN(void fill(const Tensor& out, double value))
 // out = clamp(x, lo, hi) with NaN kept; a missing bound is passed as has_lo/has_hi = false.
 NNKIT_CUDA_FN(void clamp(const Tensor& out, const Tensor& x, bool has_lo, double lo, bool has_hi, double hi))
 

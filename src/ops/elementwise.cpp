@@ -394,7 +394,8 @@ Tensor unary(const Tensor& x_in, Un op) {
   detail::check_defined(x_in, info.name);
   Tensor x = x_in;
   if (info.float_only && !x.is_floating_point()) x = x.to(kFloat32);
-  NNKIT_CHECK(x.dtype() != kBool || op == Un::Abs, "[", info.name, "] not implemented for bool tensors");
+  NNKIT_CHECK(x.dtype() != kBool, "[", info.name,
+              "] not implemented for bool tensors; convert with .to(nnkit::kFloat32) first");
   Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
   if (out.is_cuda())
     cuda_detail::unary(out, x, op);

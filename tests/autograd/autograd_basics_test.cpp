@@ -184,3 +184,17 @@ TEST(AutogradBasics, DiamondAndPartialFlow) {
   c.sum().backward();
   EXPECT_DOUBLE_EQ(w.grad().item<double>(), 3.0);
 }
+
+// backward(gradient): a gradient of another floating dtype is converted to the output's (as
+// PyTorch's validate_outputs does); a non-floating one is an error.
+TEST(AutogradBasics, RootGradientDtypeIsConverted) {
+  Tensor x = randn({3}, {.requires_grad = true});
+  Tensor y = x * 2.0;
+  y.backward(ones({3}, {.dtype = kFloat64}));
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().dtype(), kFloat32);
+  EXPECT_TRUE(x.grad().equal(full({3}, 2.0)));
+  Tensor z = x * 3.0;
+  EXPECT_NE(error_of([&] { z.backward(ones({3}, {.dtype = kInt64})); }).find("gradient must be floating point"),
+            std::string::npos);
+}
