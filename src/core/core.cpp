@@ -112,17 +112,37 @@ int small_class(size_t bytes) {  // bytes <= 32 KiB
   }
   return c;
 }
-// Trivially destructible, so still readable while other thread_locals are torn down.
-NNKIT_TLS thread_local bool tl_small_dead = false;
+// The hot path reads only trivially constructed, trivially destructible thread_locals: a
+// thread_local with a destructor is reached through an init-guard wrapper whose guard uses the
+// default TLS model, i.e. a __tls_get_addr call per access (~4% of a tiny op with autograd).
+// The cache itself lives on the heap; `SmallCacheOwner` (touched once per thread) frees it at
+// thread exit. `tl_small_dead` stays readable while other thread_locals are torn down.
 struct SmallCache {
   std::array<std::vector<void*>, kSmallClasses> free;
   ~SmallCache() {
-    tl_small_dead = true;
     for (auto& v : free)
       for (void* p : v) std::free(p);
   }
 };
-NNKIT_TLS thread_local SmallCache tl_small;
+NNKIT_TLS thread_local bool tl_small_dead = false;
+NNKIT_TLS thread_local SmallCache* tl_small_ptr = nullptr;
+struct SmallCacheOwner {
+  bool armed = false;
+  ~SmallCacheOwner() {
+    tl_small_dead = true;
+    delete std::exchange(tl_small_ptr, nullptr);
+  }
+};
+thread_local SmallCacheOwner tl_small_owner;
+// This thread's cache, or null once the thread is exiting.
+inline SmallCache* small_cache() {
+  if (tl_small_ptr) [[likely]]
+    return tl_small_ptr;
+  if (tl_small_dead) return nullptr;
+  tl_small_owner.armed = true;  // first use registers the owner's destructor for this thread
+  tl_small_ptr = new SmallCache();
+  return tl_small_ptr;
+}
 
 size_t round_block(size_t nbytes) {
   if (nbytes < kCacheMin) return size_t(64) << small_class(std::max<size_t>(nbytes, 1));
@@ -131,8 +151,8 @@ size_t round_block(size_t nbytes) {
 void* cpu_alloc(size_t bytes) {
   if (!kReuseBlocks) return std::aligned_alloc(64, bytes);
   if (bytes < kCacheMin) {
-    if (!tl_small_dead) {
-      auto& v = tl_small.free[small_class(bytes)];
+    if (SmallCache* c = small_cache()) {
+      auto& v = c->free[small_class(bytes)];
       if (!v.empty()) {
         void* p = v.back();
         v.pop_back();
@@ -160,8 +180,8 @@ void cpu_free(void* p, size_t bytes) {
     return;
   }
   if (bytes < kCacheMin) {
-    if (!tl_small_dead) {
-      auto& v = tl_small.free[small_class(bytes)];
+    if (SmallCache* c = small_cache()) {
+      auto& v = c->free[small_class(bytes)];
       if (v.size() < kSmallPerClass) {
         v.push_back(p);
         return;
