@@ -83,18 +83,7 @@ class LambdaNode final : public Node {
 // Nodes (with their shared_ptr control block) come from nnkit's per-thread block cache, like
 // tensors: a graph is built and dropped at every training step.
 template <typename T>
-struct PoolAllocator {
-  using value_type = T;
-  PoolAllocator() = default;
-  template <typename U>
-  PoolAllocator(const PoolAllocator<U>&) {}  // NOLINT
-  T* allocate(size_t n) { return static_cast<T*>(RefCounted::operator new(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) noexcept { RefCounted::operator delete(p, n * sizeof(T)); }
-  template <typename U>
-  bool operator==(const PoolAllocator<U>&) const {
-    return true;
-  }
-};
+using PoolAllocator = BlockAllocator<T>;
 template <typename T, typename... Args>
 std::shared_ptr<T> make_pooled(Args&&... args) {
   return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);

@@ -13,12 +13,29 @@ namespace nnkit::autograd {
 
 class Node;
 
+// Allocates from nnkit's per-thread block cache (the one tensors use) instead of malloc: a
+// graph's nodes and their edge lists are built and dropped at every step.
+template <typename T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <typename U>
+  BlockAllocator(const BlockAllocator<U>&) {}  // NOLINT: rebinding
+  T* allocate(size_t n) { return static_cast<T*>(RefCounted::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { RefCounted::operator delete(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const BlockAllocator<U>&) const {
+    return true;
+  }
+};
+
 // Where a gradient goes: input `input_nr` of node `fn`. An empty edge means "no gradient".
 struct Edge {
   std::shared_ptr<Node> fn;
   uint32_t input_nr = 0;
   bool valid() const { return fn != nullptr; }
 };
+using EdgeList = std::vector<Edge, BlockAllocator<Edge>>;
 
 // Hooks on the gradient flowing into one output of a node (tensor hooks of non-leaf tensors).
 struct TensorHookList {
@@ -45,8 +62,8 @@ class Node : public std::enable_shared_from_this<Node> {
   // Frees saved tensors once backward has run without retain_graph.
   virtual void release_variables() {}
 
-  const std::vector<Edge>& next_edges() const { return next_edges_; }
-  std::vector<Edge>& mutable_next_edges() { return next_edges_; }
+  const EdgeList& next_edges() const { return next_edges_; }
+  EdgeList& mutable_next_edges() { return next_edges_; }
   uint32_t num_outputs() const { return num_outputs_; }
   void set_num_outputs(uint32_t n) { num_outputs_ = n; }
   // Creation order; the engine runs later nodes first.
@@ -62,7 +79,7 @@ class Node : public std::enable_shared_from_this<Node> {
   void remove_retain_grad_hook(const void* owner);
 
  protected:
-  std::vector<Edge> next_edges_;
+  EdgeList next_edges_;
   uint32_t num_outputs_ = 1;
 
  private:

@@ -27,10 +27,20 @@ class Shape {
     return s;
   }
 
-  Shape(const Shape& o) { assign(o.data(), o.size_); }
+  Shape(const Shape& o) {
+    if (!o.heap_) {
+      copy_inline(o);
+    } else {
+      assign(o.data(), o.size_);
+    }
+  }
   Shape(Shape&& o) noexcept { move_from(o); }
   Shape& operator=(const Shape& o) {
-    if (this != &o) assign(o.data(), o.size_);
+    if (this == &o) return *this;
+    if (!o.heap_ && !heap_)
+      copy_inline(o);
+    else
+      assign(o.data(), o.size_);
     return *this;
   }
   Shape& operator=(Shape&& o) noexcept {
@@ -116,6 +126,12 @@ class Shape {
     delete[] heap_;
     heap_ = nullptr;
   }
+  // Whole inline buffer at once (a fixed-size copy the compiler inlines; the unused tail is
+  // copied too, harmlessly): a tensor's sizes are copied on every op.
+  void copy_inline(const Shape& o) {
+    std::memcpy(inline_, o.inline_, sizeof(inline_));
+    size_ = o.size_;
+  }
   void move_from(Shape& o) {
     size_ = o.size_;
     if (o.heap_) {
@@ -124,7 +140,7 @@ class Shape {
       o.heap_ = nullptr;
     } else {
       heap_ = nullptr;
-      std::memcpy(inline_, o.inline_, size_ * sizeof(int64_t));
+      std::memcpy(inline_, o.inline_, sizeof(inline_));  // fixed size: a few moves, no call
     }
     o.size_ = 0;
   }
