@@ -5,7 +5,9 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "cpu/kernels.h"
@@ -111,8 +113,17 @@ T* scratch_of(std::vector<char>& s, size_t count) {
 // 36, done as 16 GEMMs [Cout x Cin] x [Cin x tiles]. The transforms only add, subtract and
 // halve, so results stay within a few float32 ulps of the direct sum.
 
+// NNKIT_CONV_WINOGRAD=0 in the environment turns it off (to compare, or to rule it out).
+bool winograd_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("NNKIT_CONV_WINOGRAD");
+    return !(v && std::string_view(v) == "0");
+  }();
+  return on;
+}
+
 bool winograd_eligible(const Conv2dGeometry& g) {
-  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
+  return winograd_enabled() && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
          g.ph <= 2 && g.pw <= 2 && g.C >= 8 && g.K >= 8 && g.Ho >= 4 && g.Wo >= 4;
 }
 
@@ -149,9 +160,14 @@ void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t
   const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw;
   const int64_t Hp = 2 * th + 2, Wp = 2 * tw + 2;  // padded plane covering every tile's patch
   const size_t v_elems = size_t(16 * Cin * tiles), m_elems = size_t(16 * Cout * tiles);
-  T* V = scratch_of<T>(scratch, v_elems + m_elems + size_t(Hp * Wp));
+  const size_t row_elems = size_t(4 * (tw + 1));
+  T* V = scratch_of<T>(scratch, v_elems + m_elems + size_t(Hp * Wp) + 2 * row_elems + size_t(16 * tw) + size_t(4 * tw));
   T* M = V + v_elems;
   T* pad = M + m_elems;
+  T* ebuf = pad + Hp * Wp;
+  T* obuf = ebuf + row_elems;
+  T* btbuf = obuf + row_elems;
+  T* ybuf = btbuf + 16 * tw;  // output transform: [2 rows][2 cols][tw]
   // Input transform, one channel at a time through a zero-padded copy (cache-resident).
   for (int64_t c = 0; c < Cin; ++c) {
     std::memset(pad, 0, sizeof(T) * size_t(Hp * Wp));
@@ -164,30 +180,59 @@ void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t
     }
     T* vc = V + c * tiles;
     const int64_t vstride = Cin * tiles;  // between xi planes
+    // Rows deinterleaved into even/odd columns so that every step below is a contiguous,
+    // vectorizable loop over the tiles of a row: patch column b of tile tj is E[tj + b/2]
+    // (b even) or O[tj + b/2] (b odd).
     for (int64_t ti = 0; ti < th; ++ti) {
-      const T* r0 = pad + (2 * ti) * Wp;
-      const T* r1 = r0 + Wp;
-      const T* r2 = r1 + Wp;
-      const T* r3 = r2 + Wp;
-      T* vt = vc + ti * tw;
-      for (int64_t tj = 0; tj < tw; ++tj) {
-        const int64_t o = 2 * tj;
-        T d[4][4] = {{r0[o], r0[o + 1], r0[o + 2], r0[o + 3]},
-                     {r1[o], r1[o + 1], r1[o + 2], r1[o + 3]},
-                     {r2[o], r2[o + 1], r2[o + 2], r2[o + 3]},
-                     {r3[o], r3[o + 1], r3[o + 2], r3[o + 3]}};
-        T b[4][4];  // B^T d
-        for (int j = 0; j < 4; ++j) {
-          b[0][j] = d[0][j] - d[2][j];
-          b[1][j] = d[1][j] + d[2][j];
-          b[2][j] = d[2][j] - d[1][j];
-          b[3][j] = d[1][j] - d[3][j];
+      T* E = ebuf;
+      T* O = obuf;
+      for (int a = 0; a < 4; ++a) {
+        const T* r = pad + (2 * ti + a) * Wp;
+        T* e = E + a * (tw + 1);
+        T* od = O + a * (tw + 1);
+#pragma GCC ivdep
+        for (int64_t q = 0; q <= tw; ++q) {
+          e[q] = r[2 * q];
+          od[q] = r[2 * q + 1];
         }
-        for (int i = 0; i < 4; ++i) {  // (B^T d) B
-          vt[(i * 4 + 0) * vstride + tj] = b[i][0] - b[i][2];
-          vt[(i * 4 + 1) * vstride + tj] = b[i][1] + b[i][2];
-          vt[(i * 4 + 2) * vstride + tj] = b[i][2] - b[i][1];
-          vt[(i * 4 + 3) * vstride + tj] = b[i][1] - b[i][3];
+      }
+      // B^T d over the rows (a), for each patch column b: b-th column as (array, shift).
+      T* bt = btbuf;  // [4 rows][4 cols][tw]
+      for (int b = 0; b < 4; ++b) {
+        const T* src = (b % 2 == 0 ? E : O) + b / 2;
+        const T* d0 = src;
+        const T* d1 = src + (tw + 1);
+        const T* d2 = src + 2 * (tw + 1);
+        const T* d3 = src + 3 * (tw + 1);
+        T* o0 = bt + (0 * 4 + b) * tw;
+        T* o1 = bt + (1 * 4 + b) * tw;
+        T* o2 = bt + (2 * 4 + b) * tw;
+        T* o3 = bt + (3 * 4 + b) * tw;
+#pragma GCC ivdep
+        for (int64_t tj = 0; tj < tw; ++tj) {
+          o0[tj] = d0[tj] - d2[tj];
+          o1[tj] = d1[tj] + d2[tj];
+          o2[tj] = d2[tj] - d1[tj];
+          o3[tj] = d1[tj] - d3[tj];
+        }
+      }
+      // (B^T d) B over the columns, straight into the 16 planes of V.
+      T* vt = vc + ti * tw;
+      for (int i = 0; i < 4; ++i) {
+        const T* b0 = bt + (i * 4 + 0) * tw;
+        const T* b1 = bt + (i * 4 + 1) * tw;
+        const T* b2 = bt + (i * 4 + 2) * tw;
+        const T* b3 = bt + (i * 4 + 3) * tw;
+        T* v0 = vt + (i * 4 + 0) * vstride;
+        T* v1 = vt + (i * 4 + 1) * vstride;
+        T* v2 = vt + (i * 4 + 2) * vstride;
+        T* v3 = vt + (i * 4 + 3) * vstride;
+#pragma GCC ivdep
+        for (int64_t tj = 0; tj < tw; ++tj) {
+          v0[tj] = b0[tj] - b2[tj];
+          v1[tj] = b1[tj] + b2[tj];
+          v2[tj] = b2[tj] - b1[tj];
+          v3[tj] = b1[tj] - b3[tj];
         }
       }
     }
@@ -195,29 +240,45 @@ void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t
   // M[xi] = U[xi] [Cout x Cin] * V[xi] [Cin x tiles]
   for (int xi = 0; xi < 16; ++xi)
     gemm<T>(Cout, tiles, Cin, U + xi * Cout * Cin, Cin, 1, V + xi * Cin * tiles, tiles, 1, M + xi * Cout * tiles, tiles);
-  // Output transform: y = A^T m A, 2x2 per tile, clipped at the output's edge.
+  // Output transform: y = A^T m A, 2x2 per tile, clipped at the output's edge; vectorized over
+  // the tiles of a row, then interleaved into the output rows.
   const int64_t mstride = Cout * tiles;
   for (int64_t k = 0; k < Cout; ++k) {
     const T* mk = M + k * tiles;
     T* ok = out + k * Ho * Wo;
-    for (int64_t ti = 0; ti < th; ++ti)
+    for (int64_t ti = 0; ti < th; ++ti) {
+      const T* m[16];
+      for (int xi = 0; xi < 16; ++xi) m[xi] = mk + xi * mstride + ti * tw;
+      T* y00 = ybuf;
+      T* y01 = ybuf + tw;
+      T* y10 = ybuf + 2 * tw;
+      T* y11 = ybuf + 3 * tw;
+#pragma GCC ivdep
       for (int64_t tj = 0; tj < tw; ++tj) {
-        const int64_t t = ti * tw + tj;
-        T m[4][4];
-        for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = mk[xi * mstride + t];
-        T s[2][4];  // A^T m
-        for (int j = 0; j < 4; ++j) {
-          s[0][j] = m[0][j] + m[1][j] + m[2][j];
-          s[1][j] = m[1][j] - m[2][j] - m[3][j];
-        }
-        const int64_t oh = 2 * ti, ow = 2 * tj;
-        for (int i = 0; i < 2; ++i) {
-          if (oh + i >= Ho) break;
-          T* row = ok + (oh + i) * Wo + ow;
-          row[0] = s[i][0] + s[i][1] + s[i][2];
-          if (ow + 1 < Wo) row[1] = s[i][1] - s[i][2] - s[i][3];
-        }
+        // s_r[j] = (A^T m)[r][j]
+        T s00 = m[0][tj] + m[4][tj] + m[8][tj], s01 = m[1][tj] + m[5][tj] + m[9][tj];
+        T s02 = m[2][tj] + m[6][tj] + m[10][tj], s03 = m[3][tj] + m[7][tj] + m[11][tj];
+        T s10 = m[4][tj] - m[8][tj] - m[12][tj], s11 = m[5][tj] - m[9][tj] - m[13][tj];
+        T s12 = m[6][tj] - m[10][tj] - m[14][tj], s13 = m[7][tj] - m[11][tj] - m[15][tj];
+        y00[tj] = s00 + s01 + s02;
+        y01[tj] = s01 - s02 - s03;
+        y10[tj] = s10 + s11 + s12;
+        y11[tj] = s11 - s12 - s13;
       }
+      const int64_t oh = 2 * ti;
+      for (int i = 0; i < 2 && oh + i < Ho; ++i) {
+        T* row = ok + (oh + i) * Wo;
+        const T* ya = i == 0 ? y00 : y10;
+        const T* yb = i == 0 ? y01 : y11;
+        const int64_t full = Wo / 2;
+#pragma GCC ivdep
+        for (int64_t tj = 0; tj < full; ++tj) {
+          row[2 * tj] = ya[tj];
+          row[2 * tj + 1] = yb[tj];
+        }
+        if (Wo % 2) row[Wo - 1] = ya[full];
+      }
+    }
   }
 }
 
