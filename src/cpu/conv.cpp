@@ -152,22 +152,13 @@ void winograd_weights(int64_t Cout, int64_t Cin, W wat, T* U) {
     }
 }
 
-// out[Cout, Ho, Wo] = conv(in[Cin, Hin, Win], weights given as U) with zero padding (ph, pw),
-// for one sample; scratch holds the transformed input and products.
+// V[xi][c][t] = (B^T d B)[xi] for each channel c of in[Cin, Hin, Win] (zero padding ph, pw)
+// and 4x4 patch d of tile t (th x tw tiles of a 2x2-tiled output). Work buffers: pad
+// (Hp * Wp), ebuf and obuf (4 * (tw + 1) each), btbuf (16 * tw).
 template <typename T>
-void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t ph, int64_t pw, const T* U,
-                     int64_t Cout, int64_t Ho, int64_t Wo, T* out, std::vector<char>& scratch) {
-  const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw;
-  const int64_t Hp = 2 * th + 2, Wp = 2 * tw + 2;  // padded plane covering every tile's patch
-  const size_t v_elems = size_t(16 * Cin * tiles), m_elems = size_t(16 * Cout * tiles);
-  const size_t row_elems = size_t(4 * (tw + 1));
-  T* V = scratch_of<T>(scratch, v_elems + m_elems + size_t(Hp * Wp) + 2 * row_elems + size_t(16 * tw) + size_t(4 * tw));
-  T* M = V + v_elems;
-  T* pad = M + m_elems;
-  T* ebuf = pad + Hp * Wp;
-  T* obuf = ebuf + row_elems;
-  T* btbuf = obuf + row_elems;
-  T* ybuf = btbuf + 16 * tw;  // output transform: [2 rows][2 cols][tw]
+void winograd_input(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t ph, int64_t pw, int64_t th, int64_t tw,
+                    T* V, T* pad, T* ebuf, T* obuf, T* btbuf) {
+  const int64_t tiles = th * tw, Hp = 2 * th + 2, Wp = 2 * tw + 2;
   // Input transform, one channel at a time through a zero-padded copy (cache-resident).
   for (int64_t c = 0; c < Cin; ++c) {
     std::memset(pad, 0, sizeof(T) * size_t(Hp * Wp));
@@ -237,6 +228,35 @@ void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t
       }
     }
   }
+}
+
+// Scratch for one sample: V (16 x Cin x tiles), M (16 x Cout x tiles) and the work buffers.
+template <typename T>
+struct WinogradScratch {
+  T *V, *M, *pad, *ebuf, *obuf, *btbuf, *ybuf;
+  WinogradScratch(std::vector<char>& scratch, int64_t Cin, int64_t Cout, int64_t th, int64_t tw) {
+    const int64_t tiles = th * tw, Hp = 2 * th + 2, Wp = 2 * tw + 2;
+    const size_t v_elems = size_t(16 * Cin * tiles), m_elems = size_t(16 * Cout * tiles);
+    const size_t row_elems = size_t(4 * (tw + 1));
+    V = scratch_of<T>(scratch, v_elems + m_elems + size_t(Hp * Wp) + 2 * row_elems + size_t(16 * tw) + size_t(4 * tw));
+    M = V + v_elems;
+    pad = M + m_elems;
+    ebuf = pad + Hp * Wp;
+    obuf = ebuf + row_elems;
+    btbuf = obuf + row_elems;
+    ybuf = btbuf + 16 * tw;
+  }
+};
+
+// out[Cout, Ho, Wo] = conv(in[Cin, Hin, Win], weights given as U) with zero padding (ph, pw),
+// for one sample; scratch holds the transformed input and products.
+template <typename T>
+void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t ph, int64_t pw, const T* U,
+                     int64_t Cout, int64_t Ho, int64_t Wo, T* out, std::vector<char>& scratch) {
+  const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw;
+  WinogradScratch<T> ws(scratch, Cin, Cout, th, tw);
+  T *V = ws.V, *M = ws.M, *pad = ws.pad, *ebuf = ws.ebuf, *obuf = ws.obuf, *btbuf = ws.btbuf, *ybuf = ws.ybuf;
+  winograd_input<T>(in, Cin, Hin, Win, ph, pw, th, tw, V, pad, ebuf, obuf, btbuf);
   // M[xi] = U[xi] [Cout x Cin] * V[xi] [Cin x tiles]
   for (int xi = 0; xi < 16; ++xi)
     gemm<T>(Cout, tiles, Cin, U + xi * Cout * Cin, Cin, 1, V + xi * Cin * tiles, tiles, 1, M + xi * Cout * tiles, tiles);
@@ -280,6 +300,82 @@ void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t
       }
     }
   }
+}
+
+// Weight gradient of the same tiling: the forward is y = A^T (U .* V) A per tile with
+// U = G w G^T, so dU = sum over tiles of (A dy A^T) .* V and dw = G^T dU G. This sample's
+// share is accumulated into dU[xi][k][c] (16 GEMMs [K x tiles] x [tiles x C]).
+template <typename T>
+void winograd_weight_grad_sample(const Conv2dGeometry& g, const T* xn, const T* dyn, T* dU, std::vector<char>& scratch) {
+  const int64_t th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tiles = th * tw;
+  WinogradScratch<T> ws(scratch, g.C, g.K, th, tw);
+  winograd_input<T>(xn, g.C, g.H, g.W, g.ph, g.pw, th, tw, ws.V, ws.pad, ws.ebuf, ws.obuf, ws.btbuf);
+  T* Z = ws.M;  // [16][K][tiles]
+  const int64_t zstride = g.K * tiles;
+  T* a0 = ws.btbuf;  // dy tile entries per tile of a row: a = top row, b = bottom row
+  T* a1 = a0 + tw;
+  T* b0 = a1 + tw;
+  T* b1 = b0 + tw;
+  for (int64_t k = 0; k < g.K; ++k) {
+    const T* dk = dyn + k * g.Ho * g.Wo;
+    for (int64_t ti = 0; ti < th; ++ti) {
+      const T* top = dk + (2 * ti) * g.Wo;
+      const T* bot = 2 * ti + 1 < g.Ho ? top + g.Wo : nullptr;
+      const int64_t full = g.Wo / 2;
+      for (int64_t tj = 0; tj < full; ++tj) {
+        a0[tj] = top[2 * tj];
+        a1[tj] = top[2 * tj + 1];
+        b0[tj] = bot ? bot[2 * tj] : T(0);
+        b1[tj] = bot ? bot[2 * tj + 1] : T(0);
+      }
+      if (g.Wo % 2) {
+        a0[full] = top[g.Wo - 1];
+        a1[full] = T(0);
+        b0[full] = bot ? bot[g.Wo - 1] : T(0);
+        b1[full] = T(0);
+      }
+      T* z = Z + k * tiles + ti * tw;
+#pragma GCC ivdep
+      for (int64_t tj = 0; tj < tw; ++tj) {
+        // P = A dy (4x2), then Z = P A^T (4x4).
+        const T p[4][2] = {{a0[tj], a1[tj]},
+                           {a0[tj] + b0[tj], a1[tj] + b1[tj]},
+                           {a0[tj] - b0[tj], a1[tj] - b1[tj]},
+                           {-b0[tj], -b1[tj]}};
+        for (int i = 0; i < 4; ++i) {
+          z[(i * 4 + 0) * zstride + tj] = p[i][0];
+          z[(i * 4 + 1) * zstride + tj] = p[i][0] + p[i][1];
+          z[(i * 4 + 2) * zstride + tj] = p[i][0] - p[i][1];
+          z[(i * 4 + 3) * zstride + tj] = -p[i][1];
+        }
+      }
+    }
+  }
+  for (int xi = 0; xi < 16; ++xi)
+    gemm<T>(g.K, g.C, tiles, Z + xi * zstride, tiles, 1, ws.V + xi * g.C * tiles, 1, tiles, dU + xi * g.K * g.C, g.C,
+            /*accumulate=*/true);
+}
+
+// dw[k][c] = G^T dU[.][k][c] G for 3x3 kernels.
+template <typename T>
+void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
+  const int64_t plane = K * C;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      double d[4][4], q[3][4];
+      for (int xi = 0; xi < 16; ++xi) d[xi / 4][xi % 4] = double(dU[xi * plane + k * C + c]);
+      for (int j = 0; j < 4; ++j) {
+        q[0][j] = d[0][j] + 0.5 * (d[1][j] + d[2][j]);
+        q[1][j] = 0.5 * (d[1][j] - d[2][j]);
+        q[2][j] = 0.5 * (d[1][j] + d[2][j]) + d[3][j];
+      }
+      T* out = gw + (k * C + c) * 9;
+      for (int i = 0; i < 3; ++i) {
+        out[i * 3 + 0] = T(q[i][0] + 0.5 * (q[i][1] + q[i][2]));
+        out[i * 3 + 1] = T(0.5 * (q[i][1] - q[i][2]));
+        out[i * 3 + 2] = T(0.5 * (q[i][1] + q[i][2]) + q[i][3]);
+      }
+    }
 }
 
 }  // namespace
@@ -338,8 +434,30 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* g
                          gx + n * g.C * HW, scratch);
     });
     gx = nullptr;  // done
-    if (!gw && !gb) return;
   }
+  if (gw && winograd_eligible(g)) {
+    std::vector<std::vector<T>> dU(static_cast<size_t>(nthreads));
+    over_batch(g.N, [&](int64_t n, int tid, std::vector<char>& scratch) {
+      auto& acc = dU[size_t(tid)];
+      if (acc.empty()) acc.assign(size_t(16 * g.K * g.C), T(0));
+      winograd_weight_grad_sample<T>(g, x + n * g.C * HW, gout + n * g.K * HWo, acc.data(), scratch);
+    });
+    std::vector<T>* total = nullptr;
+    for (auto& a : dU) {
+      if (a.empty()) continue;
+      if (!total) {
+        total = &a;
+        continue;
+      }
+      for (size_t i = 0; i < a.size(); ++i) (*total)[i] += a[i];
+    }
+    if (total)
+      winograd_weight_grad_finish<T>(total->data(), g.K, g.C, gw);
+    else
+      std::memset(gw, 0, sizeof(T) * wsize);
+    gw = nullptr;  // done
+  }
+  if (!gx && !gw && !gb) return;
   over_batch(g.N, [&](int64_t n, int tid, std::vector<char>& scratch) {
     const T* xn = x + n * g.C * HW;
     const T* gn = gout + n * g.K * HWo;
