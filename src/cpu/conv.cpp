@@ -1,6 +1,7 @@
-// Convolution on the CPU: im2col per sample (skipped for 1x1 stride-1 convolutions, whose
-// input already is the column matrix), one GEMM per group, OpenMP over the batch (each thread
-// runs Eigen single-threaded); weight gradients are reduced across threads at the end.
+// Convolution on the CPU: Winograd F(2x2,3x3) for 3x3 stride-1 convolutions (below), else
+// im2col per sample (skipped for 1x1 stride-1 convolutions, whose input already is the column
+// matrix) and one GEMM per group; OpenMP over the batch (each thread runs its GEMMs
+// single-threaded); weight gradients are reduced across threads at the end.
 #include "cpu/conv.h"
 
 #include <omp.h>
