@@ -8,6 +8,7 @@
 
 #include "ops/common.h"
 #include "ops/cuda_ops.h"
+#include "ops/scalar_math.h"
 #include "device_math.cuh"
 #include "runtime.h"
 
@@ -138,39 +139,10 @@ void launch(const char* op, const Tensor& out, std::initializer_list<const Tenso
     default: detail::throw_error(detail::concat("[", op, "] unsupported dtype"));       \
   }
 
-// ---- scalar math shared by the functors (mirrors the CPU kernels in src/ops/elementwise.cpp) ----
-template <typename T>
-__device__ bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>)
-    return v != v;
-  else
-    return false;
-}
-template <typename T>
-__device__ T pow_value(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b % 2) ? -1 : 1) : 0);
-    T r = 1;
-    while (b) {
-      if (b & 1) r *= a;
-      a *= a;
-      b >>= 1;
-    }
-    return r;
-  } else {
-    return nnkit_dmath::pow(a, b);
-  }
-}
-template <typename T>
-__device__ T max_value(T a, T b) {
-  if (is_nan(a) || is_nan(b)) return is_nan(a) ? a : b;
-  return a > b ? a : b;
-}
-template <typename T>
-__device__ T min_value(T a, T b) {
-  if (is_nan(a) || is_nan(b)) return is_nan(a) ? a : b;
-  return a < b ? a : b;
-}
+// Scalar rules shared with the CPU kernels (src/ops/scalar_math.h).
+using detail::max_value;
+using detail::min_value;
+using detail::pow_value;
 
 template <typename T>
 void binary_typed(const Tensor& out, const Tensor& a, const Tensor& b, Bin op, double alpha_d) {

@@ -10,6 +10,7 @@
 #include "device_math.cuh"
 #include "ops/common.h"
 #include "ops/cuda_ops.h"
+#include "ops/scalar_math.h"
 #include "runtime.h"
 
 namespace nnkit::cuda_detail {
@@ -20,13 +21,6 @@ constexpr int kBlock = 256;
 template <typename T>
 using AccOf = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
-template <typename T>
-__device__ bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>)
-    return v != v;
-  else
-    return false;
-}
 
 // Sum of `v` over the `Threads` threads that share a row (a warp, or the whole block through
 // shared memory); every one of them gets the result.
@@ -110,7 +104,7 @@ template <typename T>
 __device__ bool take_b(T av, int64_t ai, T bv, int64_t bi, bool is_max) {
   if (bi < 0) return false;
   if (ai < 0) return true;
-  bool an = is_nan(av), bn = is_nan(bv);
+  bool an = detail::is_nan_value(av), bn = detail::is_nan_value(bv);
   if (an || bn) return (an && bn) ? bi < ai : bn;
   if (bv == av) return bi < ai;
   return is_max ? bv > av : bv < av;

@@ -6,6 +6,7 @@
 #include "cpu/loops.h"
 #include "ops/common.h"
 #include "ops/cuda_ops.h"
+#include "ops/scalar_math.h"
 
 namespace nnkit {
 
@@ -48,34 +49,9 @@ const char* bin_name(Bin op) {
   return "?";
 }
 
-template <typename T>
-T pow_value(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b % 2) ? -1 : 1) : 0);
-    T r = 1;
-    while (b) {
-      if (b & 1) r *= a;
-      a *= a;
-      b >>= 1;
-    }
-    return r;
-  } else {
-    return std::pow(a, b);
-  }
-}
-
-template <typename T>
-T max_value(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>)
-    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
-  return a > b ? a : b;
-}
-template <typename T>
-T min_value(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>)
-    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
-  return a < b ? a : b;
-}
+using detail::max_value;
+using detail::min_value;
+using detail::pow_value;
 
 // out = a (op) b computed in T; out, a, b all of dtype T.
 template <typename T>

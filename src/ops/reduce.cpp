@@ -7,6 +7,7 @@
 #include "cpu/loops.h"
 #include "ops/common.h"
 #include "ops/cuda_ops.h"
+#include "ops/scalar_math.h"
 
 namespace nnkit {
 
@@ -253,13 +254,6 @@ Tensor var_impl(const Tensor& x, const Shape& dims_in, double correction, bool k
   return out;
 }
 
-template <typename T>
-bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>)
-    return v != v;
-  else
-    return false;
-}
 
 // Value and index of the max (or min) over the reduced elements; NaN wins, as in PyTorch.
 template <typename T>
@@ -275,8 +269,8 @@ std::vector<Best<T>> best_cpu(const Tensor& x, const Layout& L, bool is_max) {
     init.value = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
   auto better = [is_max](const Best<T>& a, T v, int64_t) {
     if (a.index < 0) return true;
-    if (is_nan(a.value)) return false;
-    if (is_nan(v)) return true;
+    if (detail::is_nan_value(a.value)) return false;
+    if (detail::is_nan_value(v)) return true;
     return is_max ? v > a.value : v < a.value;
   };
   return reduce_cpu<T, Best<T>>(
@@ -286,7 +280,7 @@ std::vector<Best<T>> best_cpu(const Tensor& x, const Layout& L, bool is_max) {
       },
       [&](Best<T>& a, const Best<T>& b) {
         if (b.index >= 0 && (a.index < 0 || better(a, b.value, b.index) ||
-                             (!is_nan(a.value) && a.value == b.value && b.index < a.index)))
+                             (!detail::is_nan_value(a.value) && a.value == b.value && b.index < a.index)))
           a = b;
       });
 }
