@@ -380,6 +380,22 @@ namespace {
 // are updated here with tensor ops on the device (PyTorch's rule: running = (1 - m) * running +
 // m * batch statistic, the variance unbiased). In evaluation y is composed of differentiable
 // tensor ops: (x - running_mean) * (weight / sqrt(running_var + eps)) + bias.
+// PyTorch's running-statistics rule (both devices): num_batches_tracked += 1; with a momentum m,
+// running = (1 - m) * running + m * batch statistic, without one the cumulative average
+// (m = 1 / num_batches_tracked). batch_var is the unbiased variance. Call under NoGradGuard.
+void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& num_batches_tracked,
+                          std::optional<double> momentum, const Tensor& batch_mean, const Tensor& batch_var) {
+  double m = momentum.value_or(0.0);
+  if (num_batches_tracked.defined()) {
+    Tensor nbt = num_batches_tracked;
+    nbt.add_(1.0);
+    if (!momentum) m = 1.0 / double(nbt.item<int64_t>());
+  }
+  Tensor rm = running_mean, rv = running_var;
+  rm.mul_(1 - m).add_(batch_mean.to(rm.device(), rm.dtype()), m);
+  rv.mul_(1 - m).add_(batch_var.to(rv.device(), rv.dtype()), m);
+}
+
 Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, std::optional<double> momentum, double eps,
                        const Tensor& num_batches_tracked) {
@@ -410,19 +426,11 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor
   Tensor y = empty(x.sizes(), opts), save_mean = empty({C}, opts), save_invstd = empty({C}, opts);
   cuda_detail::batch_norm_train(xc, wc, bc, eps, y, save_mean, save_invstd);
   if (training && running_mean.defined()) {
-    NoGradGuard g;
-    double m = momentum.value_or(0.0);
-    if (num_batches_tracked.defined()) {
-      Tensor nbt = num_batches_tracked;
-      nbt.add_(1.0);
-      if (!momentum) m = 1.0 / double(nbt.item<int64_t>());  // cumulative moving average
-    }
     // Batch mean and unbiased variance by exact reductions (not cuDNN's saved values, which its
     // documentation reserves for its backward).
-    Tensor bm = xc.mean(red_dims).to(running_mean.dtype()), bv = xc.var(red_dims, 1).to(running_var.dtype());
-    Tensor rm = running_mean, rv = running_var;
-    rm.mul_(1 - m).add_(bm, m);
-    rv.mul_(1 - m).add_(bv, m);
+    NoGradGuard g;
+    update_running_stats(running_mean, running_var, num_batches_tracked, momentum, xc.mean(red_dims),
+                         xc.var(red_dims, 1));
   }
   if (needs_grad(x, weight, bias)) {
     const bool gx = requires_grad(x), gw = requires_grad(weight), gb = requires_grad(bias);
@@ -477,18 +485,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     });
     if (training && running_mean.defined()) {
       NoGradGuard g;
-      double m = momentum.value_or(0.0);
-      if (num_batches_tracked.defined()) {
-        Tensor nbt = num_batches_tracked;
-        nbt.add_(1.0);
-        if (!momentum) m = 1.0 / double(nbt.item<int64_t>());  // cumulative moving average
-      }
       std::vector<double> unbiased(var);
       for (double& v : unbiased) v *= double(M) / double(M - 1);
-      Tensor bm = from_vector(mean).to(running_mean.dtype()), bv = from_vector(unbiased).to(running_var.dtype());
-      Tensor rm = running_mean, rv = running_var;
-      rm.mul_(1 - m).add_(bm, m);
-      rv.mul_(1 - m).add_(bv, m);
+      update_running_stats(running_mean, running_var, num_batches_tracked, momentum, from_vector(mean),
+                           from_vector(unbiased));
     }
   } else {
     Tensor rm = running_mean.detach().to(kFloat64).contiguous(), rv = running_var.detach().to(kFloat64).contiguous();
