@@ -3,9 +3,7 @@
 #include <omp.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
-#include <vector>
+#include "timing.h"
 
 // LibTorch on Debian does its GEMMs in the system BLAS (OpenBLAS once libopenblas0-pthread is
 // installed, as scripts/setup.sh does), which runs its own threads: torch::set_num_threads does
@@ -23,20 +21,6 @@ inline void set_threads(int n) {
 
 inline bool libtorch_uses_openblas() { return openblas_set_num_threads != nullptr; }
 
-// Median wall time of f in milliseconds over `reps` runs, after two warm-up runs.
-template <typename F>
-double median_ms(F&& f, int reps) {
-  f();
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 // Nanoseconds per call of f: the median over `batches` timed batches of `inner` calls, after
 // one warm-up batch.

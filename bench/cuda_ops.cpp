@@ -4,12 +4,11 @@
 // same work on the CPU in the same run. Debian's LibTorch has no CUDA, so the comparison here
 // is nnkit CUDA vs nnkit CPU. Without a GPU it says so and exits 0.
 //   bench_cuda_ops [batch] [reps]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <nnkit/nnkit.h>
-#include <vector>
+
+#include "timing.h"
 
 namespace nn = nnkit::nn;
 using nnkit::Device;
@@ -32,20 +31,10 @@ struct Block : nn::Module {
 // cuDNN's algorithms), with the device drained after each call.
 template <typename F>
 double timed(Device d, F&& f, int reps) {
-  auto run = [&] {
+  return bench::median_ms([&] {
     f();
     if (d.is_cuda()) nnkit::cuda::synchronize();
-  };
-  run();
-  run();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    run();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  }, reps);
 }
 }  // namespace
 

@@ -246,17 +246,17 @@ void convert_from(const Tensor& dst, const Tensor& src) {
                       launch<D, S>("copy_", dst, {&src}, [] __device__(S v) { return static_cast<D>(v); }));
 }
 
+bool dense_same(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.sizes() == b.sizes() && a.is_contiguous() && b.is_contiguous();
+}
+
 // Same-device copy with conversion and broadcasting.
 void device_copy(const Tensor& dst, const Tensor& src) {
-  if (dst.dtype() == src.dtype() && dst.sizes() == src.sizes() && dst.is_contiguous() && src.is_contiguous()) {
+  if (dense_same(dst, src)) {
     memcpy_between(dst.raw_data(), dst.device(), src.raw_data(), src.device(), dst.nbytes());
     return;
   }
   NNKIT_CUDA_DISPATCH(src.dtype(), "copy_", S, convert_from<S>(dst, src));
-}
-
-bool dense_same(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.sizes() == b.sizes() && a.is_contiguous() && b.is_contiguous();
 }
 
 }  // namespace

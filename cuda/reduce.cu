@@ -155,10 +155,6 @@ __global__ void best_kernel(const T* x, T* values, int64_t* indices, int64_t row
   }
 }
 
-// bool values need a shuffle-able type: reduce them as int64 elsewhere (see best_rows).
-template <typename T>
-constexpr bool kShuffleable = !std::is_same_v<T, bool>;
-
 // Long rows and few of them: a block per row; otherwise a warp per row.
 bool block_per_row(int64_t rows, int64_t n) { return n >= 4096 && rows < 4096; }
 
