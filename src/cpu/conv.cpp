@@ -1,4 +1,4 @@
-// Convolution on the CPU: Winograd F(2x2,3x3) for 3x3 stride-1 convolutions (below), else
+// Convolution on the CPU: Winograd F(4x4,3x3) for 3x3 stride-1 convolutions (below), else
 // im2col per sample (skipped for 1x1 stride-1 convolutions, whose input already is the column
 // matrix) and one GEMM per group; OpenMP over the batch (each thread runs its GEMMs
 // single-threaded); weight gradients are reduced across threads at the end.
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/packed_gemm.h"
 
 namespace nnkit::cpu {
 
@@ -108,11 +109,18 @@ T* scratch_of(std::vector<char>& s, size_t count) {
   return reinterpret_cast<T*>(s.data());
 }
 
-// ---- Winograd F(2x2, 3x3) for 3x3, stride-1, undilated, ungrouped convolutions ----
-// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016.) Each 2x2 output
-// tile is A^T [ (G g G^T) .* (B^T d B) ] A over a 4x4 input patch d: 16 multiplies instead of
-// 36, done as 16 GEMMs [Cout x Cin] x [Cin x tiles]. The transforms only add, subtract and
-// halve, so results stay within a few float32 ulps of the direct sum.
+// ---- Winograd F(4x4, 3x3) for 3x3, stride-1, undilated, ungrouped convolutions ----
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016, with the
+// interpolation points 0, +-1, +-2 as in their paper.) Each 4x4 output tile is
+// A^T [ (G g G^T) .* (B^T d B) ] A over a 6x6 input patch d: 36 multiplies instead of 144,
+// done as 36 GEMMs [Cout x Cin] x [Cin x tiles].
+//
+// The tiles of the whole batch are numbered (sample, tile row, tile column) and processed in
+// blocks of kTileBlock<T>: a block's transformed input V (36 x Cin x block) and products M
+// (36 x Cout x block) stay in the thread's L2 cache between the input transform, the GEMMs and
+// the output transform; the threads take blocks, not samples, so small batches use every core.
+// Transforms run over a block's tiles as contiguous, vectorizable loops: patches are first
+// gathered into D[36][block] (one row per patch position), then transformed in place order.
 
 // NNKIT_CONV_WINOGRAD=0 in the environment turns it off (to compare, or to rule it out).
 bool winograd_enabled() {
@@ -128,233 +136,64 @@ bool winograd_eligible(const Conv2dGeometry& g) {
          g.ph <= 2 && g.pw <= 2 && g.C >= 8 && g.K >= 8 && g.Ho >= 4 && g.Wo >= 4;
 }
 
+// Tiles per block: one column panel of the packed GEMM's micro-kernel (32 floats, 16 doubles),
+// so that a block's V[xi] (Cin x block) already is a packed B panel.
+template <typename T>
+constexpr int64_t kTileBlock = packed::Blocking<T>::NR;
+
+// The three transforms applied to one column (or row) of a tile, on values or on vectors of
+// values: B^T (6 -> 6), A^T (6 -> 4) and its adjoint A (4 -> 6).
+template <typename T>
+inline void bt6(const T* d, T* o) {
+  o[0] = T(4) * d[0] - T(5) * d[2] + d[4];
+  o[1] = d[3] + d[4] - T(4) * (d[1] + d[2]);
+  o[2] = T(4) * (d[1] - d[2]) + d[4] - d[3];
+  o[3] = T(2) * (d[3] - d[1]) + d[4] - d[2];
+  o[4] = T(2) * (d[1] - d[3]) + d[4] - d[2];
+  o[5] = T(4) * d[1] - T(5) * d[3] + d[5];
+}
+template <typename T>
+inline void at6(const T* m, T* o) {
+  const T p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
+  o[0] = m[0] + p12 + p34;
+  o[1] = m12 + T(2) * m34;
+  o[2] = p12 + T(4) * p34;
+  o[3] = m12 + T(8) * m34 + m[5];
+}
+template <typename T>
+inline void a4(const T* a, T* z) {
+  const T e = a[0] + a[2], o = a[1] + a[3], e4 = a[0] + T(4) * a[2], o8 = T(2) * a[1] + T(8) * a[3];
+  z[0] = a[0];
+  z[1] = e + o;
+  z[2] = e - o;
+  z[3] = e4 + o8;
+  z[4] = e4 - o8;
+  z[5] = a[3];
+}
+
+// G (6x3) of the kernel transform, in double.
+constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
 // U[xi][co][ci] = (G w[co][ci] G^T)[xi] for a 3x3 kernel; w indexed by wat(co, ci, i, j).
 template <typename T, typename W>
 void winograd_weights(int64_t Cout, int64_t Cin, W wat, T* U) {
   const int64_t plane = Cout * Cin;
   for (int64_t co = 0; co < Cout; ++co)
     for (int64_t ci = 0; ci < Cin; ++ci) {
-      double g[3][3], gg[4][3], u[4][4];
+      double g[3][3], gg[6][3];
       for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) g[i][j] = double(wat(co, ci, i, j));
-      for (int j = 0; j < 3; ++j) {
-        gg[0][j] = g[0][j];
-        gg[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
-        gg[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
-        gg[3][j] = g[2][j];
-      }
-      for (int i = 0; i < 4; ++i) {
-        u[i][0] = gg[i][0];
-        u[i][1] = 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]);
-        u[i][2] = 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]);
-        u[i][3] = gg[i][2];
-      }
-      for (int xi = 0; xi < 16; ++xi) U[xi * plane + co * Cin + ci] = T(u[xi / 4][xi % 4]);
+      for (int a = 0; a < 6; ++a)
+        for (int j = 0; j < 3; ++j) gg[a][j] = kG[a][0] * g[0][j] + kG[a][1] * g[1][j] + kG[a][2] * g[2][j];
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b)
+          U[(a * 6 + b) * plane + co * Cin + ci] = T(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
     }
-}
-
-// V[xi][c][t] = (B^T d B)[xi] for each channel c of in[Cin, Hin, Win] (zero padding ph, pw)
-// and 4x4 patch d of tile t (th x tw tiles of a 2x2-tiled output). Work buffers: pad
-// (Hp * Wp), ebuf and obuf (4 * (tw + 1) each), btbuf (16 * tw).
-template <typename T>
-void winograd_input(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t ph, int64_t pw, int64_t th, int64_t tw,
-                    T* V, T* pad, T* ebuf, T* obuf, T* btbuf) {
-  const int64_t tiles = th * tw, Hp = 2 * th + 2, Wp = 2 * tw + 2;
-  // Input transform, one channel at a time through a zero-padded copy (cache-resident).
-  for (int64_t c = 0; c < Cin; ++c) {
-    std::memset(pad, 0, sizeof(T) * size_t(Hp * Wp));
-    const T* src = in + c * Hin * Win;
-    for (int64_t r = 0; r < Hin; ++r) {
-      int64_t pr = r + ph;
-      if (pr < 0 || pr >= Hp) continue;
-      int64_t lo = std::max<int64_t>(0, -pw), hi = std::min<int64_t>(Win, Wp - pw);
-      if (hi > lo) std::memcpy(pad + pr * Wp + lo + pw, src + r * Win + lo, sizeof(T) * size_t(hi - lo));
-    }
-    T* vc = V + c * tiles;
-    const int64_t vstride = Cin * tiles;  // between xi planes
-    // Rows deinterleaved into even/odd columns so that every step below is a contiguous,
-    // vectorizable loop over the tiles of a row: patch column b of tile tj is E[tj + b/2]
-    // (b even) or O[tj + b/2] (b odd).
-    for (int64_t ti = 0; ti < th; ++ti) {
-      T* E = ebuf;
-      T* O = obuf;
-      for (int a = 0; a < 4; ++a) {
-        const T* r = pad + (2 * ti + a) * Wp;
-        T* e = E + a * (tw + 1);
-        T* od = O + a * (tw + 1);
-#pragma GCC ivdep
-        for (int64_t q = 0; q <= tw; ++q) {
-          e[q] = r[2 * q];
-          od[q] = r[2 * q + 1];
-        }
-      }
-      // B^T d over the rows (a), for each patch column b: b-th column as (array, shift).
-      T* bt = btbuf;  // [4 rows][4 cols][tw]
-      for (int b = 0; b < 4; ++b) {
-        const T* src = (b % 2 == 0 ? E : O) + b / 2;
-        const T* d0 = src;
-        const T* d1 = src + (tw + 1);
-        const T* d2 = src + 2 * (tw + 1);
-        const T* d3 = src + 3 * (tw + 1);
-        T* o0 = bt + (0 * 4 + b) * tw;
-        T* o1 = bt + (1 * 4 + b) * tw;
-        T* o2 = bt + (2 * 4 + b) * tw;
-        T* o3 = bt + (3 * 4 + b) * tw;
-#pragma GCC ivdep
-        for (int64_t tj = 0; tj < tw; ++tj) {
-          o0[tj] = d0[tj] - d2[tj];
-          o1[tj] = d1[tj] + d2[tj];
-          o2[tj] = d2[tj] - d1[tj];
-          o3[tj] = d1[tj] - d3[tj];
-        }
-      }
-      // (B^T d) B over the columns, straight into the 16 planes of V.
-      T* vt = vc + ti * tw;
-      for (int i = 0; i < 4; ++i) {
-        const T* b0 = bt + (i * 4 + 0) * tw;
-        const T* b1 = bt + (i * 4 + 1) * tw;
-        const T* b2 = bt + (i * 4 + 2) * tw;
-        const T* b3 = bt + (i * 4 + 3) * tw;
-        T* v0 = vt + (i * 4 + 0) * vstride;
-        T* v1 = vt + (i * 4 + 1) * vstride;
-        T* v2 = vt + (i * 4 + 2) * vstride;
-        T* v3 = vt + (i * 4 + 3) * vstride;
-#pragma GCC ivdep
-        for (int64_t tj = 0; tj < tw; ++tj) {
-          v0[tj] = b0[tj] - b2[tj];
-          v1[tj] = b1[tj] + b2[tj];
-          v2[tj] = b2[tj] - b1[tj];
-          v3[tj] = b1[tj] - b3[tj];
-        }
-      }
-    }
-  }
-}
-
-// Scratch for one sample: V (16 x Cin x tiles), M (16 x Cout x tiles) and the work buffers.
-template <typename T>
-struct WinogradScratch {
-  T *V, *M, *pad, *ebuf, *obuf, *btbuf, *ybuf;
-  WinogradScratch(std::vector<char>& scratch, int64_t Cin, int64_t Cout, int64_t th, int64_t tw) {
-    const int64_t tiles = th * tw, Hp = 2 * th + 2, Wp = 2 * tw + 2;
-    const size_t v_elems = size_t(16 * Cin * tiles), m_elems = size_t(16 * Cout * tiles);
-    const size_t row_elems = size_t(4 * (tw + 1));
-    V = scratch_of<T>(scratch, v_elems + m_elems + size_t(Hp * Wp) + 2 * row_elems + size_t(16 * tw) + size_t(4 * tw));
-    M = V + v_elems;
-    pad = M + m_elems;
-    ebuf = pad + Hp * Wp;
-    obuf = ebuf + row_elems;
-    btbuf = obuf + row_elems;
-    ybuf = btbuf + 16 * tw;
-  }
-};
-
-// out[Cout, Ho, Wo] = conv(in[Cin, Hin, Win], weights given as U) with zero padding (ph, pw),
-// for one sample; scratch holds the transformed input and products.
-template <typename T>
-void winograd_sample(const T* in, int64_t Cin, int64_t Hin, int64_t Win, int64_t ph, int64_t pw, const T* U,
-                     int64_t Cout, int64_t Ho, int64_t Wo, T* out, std::vector<char>& scratch) {
-  const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw;
-  WinogradScratch<T> ws(scratch, Cin, Cout, th, tw);
-  T *V = ws.V, *M = ws.M, *pad = ws.pad, *ebuf = ws.ebuf, *obuf = ws.obuf, *btbuf = ws.btbuf, *ybuf = ws.ybuf;
-  winograd_input<T>(in, Cin, Hin, Win, ph, pw, th, tw, V, pad, ebuf, obuf, btbuf);
-  // M[xi] = U[xi] [Cout x Cin] * V[xi] [Cin x tiles]
-  for (int xi = 0; xi < 16; ++xi)
-    gemm<T>(Cout, tiles, Cin, U + xi * Cout * Cin, Cin, 1, V + xi * Cin * tiles, tiles, 1, M + xi * Cout * tiles, tiles);
-  // Output transform: y = A^T m A, 2x2 per tile, clipped at the output's edge; vectorized over
-  // the tiles of a row, then interleaved into the output rows.
-  const int64_t mstride = Cout * tiles;
-  for (int64_t k = 0; k < Cout; ++k) {
-    const T* mk = M + k * tiles;
-    T* ok = out + k * Ho * Wo;
-    for (int64_t ti = 0; ti < th; ++ti) {
-      const T* m[16];
-      for (int xi = 0; xi < 16; ++xi) m[xi] = mk + xi * mstride + ti * tw;
-      T* y00 = ybuf;
-      T* y01 = ybuf + tw;
-      T* y10 = ybuf + 2 * tw;
-      T* y11 = ybuf + 3 * tw;
-#pragma GCC ivdep
-      for (int64_t tj = 0; tj < tw; ++tj) {
-        // s_r[j] = (A^T m)[r][j]
-        T s00 = m[0][tj] + m[4][tj] + m[8][tj], s01 = m[1][tj] + m[5][tj] + m[9][tj];
-        T s02 = m[2][tj] + m[6][tj] + m[10][tj], s03 = m[3][tj] + m[7][tj] + m[11][tj];
-        T s10 = m[4][tj] - m[8][tj] - m[12][tj], s11 = m[5][tj] - m[9][tj] - m[13][tj];
-        T s12 = m[6][tj] - m[10][tj] - m[14][tj], s13 = m[7][tj] - m[11][tj] - m[15][tj];
-        y00[tj] = s00 + s01 + s02;
-        y01[tj] = s01 - s02 - s03;
-        y10[tj] = s10 + s11 + s12;
-        y11[tj] = s11 - s12 - s13;
-      }
-      const int64_t oh = 2 * ti;
-      for (int i = 0; i < 2 && oh + i < Ho; ++i) {
-        T* row = ok + (oh + i) * Wo;
-        const T* ya = i == 0 ? y00 : y10;
-        const T* yb = i == 0 ? y01 : y11;
-        const int64_t full = Wo / 2;
-#pragma GCC ivdep
-        for (int64_t tj = 0; tj < full; ++tj) {
-          row[2 * tj] = ya[tj];
-          row[2 * tj + 1] = yb[tj];
-        }
-        if (Wo % 2) row[Wo - 1] = ya[full];
-      }
-    }
-  }
-}
-
-// Weight gradient of the same tiling: the forward is y = A^T (U .* V) A per tile with
-// U = G w G^T, so dU = sum over tiles of (A dy A^T) .* V and dw = G^T dU G. This sample's
-// share is accumulated into dU[xi][k][c] (16 GEMMs [K x tiles] x [tiles x C]).
-template <typename T>
-void winograd_weight_grad_sample(const Conv2dGeometry& g, const T* xn, const T* dyn, T* dU, std::vector<char>& scratch) {
-  const int64_t th = (g.Ho + 1) / 2, tw = (g.Wo + 1) / 2, tiles = th * tw;
-  WinogradScratch<T> ws(scratch, g.C, g.K, th, tw);
-  winograd_input<T>(xn, g.C, g.H, g.W, g.ph, g.pw, th, tw, ws.V, ws.pad, ws.ebuf, ws.obuf, ws.btbuf);
-  T* Z = ws.M;  // [16][K][tiles]
-  const int64_t zstride = g.K * tiles;
-  T* a0 = ws.btbuf;  // dy tile entries per tile of a row: a = top row, b = bottom row
-  T* a1 = a0 + tw;
-  T* b0 = a1 + tw;
-  T* b1 = b0 + tw;
-  for (int64_t k = 0; k < g.K; ++k) {
-    const T* dk = dyn + k * g.Ho * g.Wo;
-    for (int64_t ti = 0; ti < th; ++ti) {
-      const T* top = dk + (2 * ti) * g.Wo;
-      const T* bot = 2 * ti + 1 < g.Ho ? top + g.Wo : nullptr;
-      const int64_t full = g.Wo / 2;
-      for (int64_t tj = 0; tj < full; ++tj) {
-        a0[tj] = top[2 * tj];
-        a1[tj] = top[2 * tj + 1];
-        b0[tj] = bot ? bot[2 * tj] : T(0);
-        b1[tj] = bot ? bot[2 * tj + 1] : T(0);
-      }
-      if (g.Wo % 2) {
-        a0[full] = top[g.Wo - 1];
-        a1[full] = T(0);
-        b0[full] = bot ? bot[g.Wo - 1] : T(0);
-        b1[full] = T(0);
-      }
-      T* z = Z + k * tiles + ti * tw;
-#pragma GCC ivdep
-      for (int64_t tj = 0; tj < tw; ++tj) {
-        // P = A dy (4x2), then Z = P A^T (4x4).
-        const T p[4][2] = {{a0[tj], a1[tj]},
-                           {a0[tj] + b0[tj], a1[tj] + b1[tj]},
-                           {a0[tj] - b0[tj], a1[tj] - b1[tj]},
-                           {-b0[tj], -b1[tj]}};
-        for (int i = 0; i < 4; ++i) {
-          z[(i * 4 + 0) * zstride + tj] = p[i][0];
-          z[(i * 4 + 1) * zstride + tj] = p[i][0] + p[i][1];
-          z[(i * 4 + 2) * zstride + tj] = p[i][0] - p[i][1];
-          z[(i * 4 + 3) * zstride + tj] = -p[i][1];
-        }
-      }
-    }
-  }
-  for (int xi = 0; xi < 16; ++xi)
-    gemm<T>(g.K, g.C, tiles, Z + xi * zstride, tiles, 1, ws.V + xi * g.C * tiles, 1, tiles, dU + xi * g.K * g.C, g.C,
-            /*accumulate=*/true);
 }
 
 // dw[k][c] = G^T dU[.][k][c] G for 3x3 kernels.
@@ -363,20 +202,309 @@ void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
   const int64_t plane = K * C;
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c) {
-      double d[4][4], q[3][4];
-      for (int xi = 0; xi < 16; ++xi) d[xi / 4][xi % 4] = double(dU[xi * plane + k * C + c]);
-      for (int j = 0; j < 4; ++j) {
-        q[0][j] = d[0][j] + 0.5 * (d[1][j] + d[2][j]);
-        q[1][j] = 0.5 * (d[1][j] - d[2][j]);
-        q[2][j] = 0.5 * (d[1][j] + d[2][j]) + d[3][j];
-      }
+      double d[6][6], q[3][6];
+      for (int xi = 0; xi < 36; ++xi) d[xi / 6][xi % 6] = double(dU[xi * plane + k * C + c]);
+      for (int i = 0; i < 3; ++i)
+        for (int b = 0; b < 6; ++b) {
+          double s = 0;
+          for (int a = 0; a < 6; ++a) s += kG[a][i] * d[a][b];
+          q[i][b] = s;
+        }
       T* out = gw + (k * C + c) * 9;
-      for (int i = 0; i < 3; ++i) {
-        out[i * 3 + 0] = T(q[i][0] + 0.5 * (q[i][1] + q[i][2]));
-        out[i * 3 + 1] = T(0.5 * (q[i][1] - q[i][2]));
-        out[i * 3 + 2] = T(0.5 * (q[i][1] + q[i][2]) + q[i][3]);
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          double s = 0;
+          for (int b = 0; b < 6; ++b) s += q[i][b] * kG[b][j];
+          out[i * 3 + j] = T(s);
+        }
+    }
+}
+
+// Tiling of one pass: input [N, Cin, Hin, Win] with zero padding (ph, pw), output
+// [N, Cout, Ho, Wo] in 4x4 tiles, taken in blocks of B = kTileBlock<T> tiles.
+template <typename T>
+struct Tiling {
+  static constexpr int64_t B = kTileBlock<T>;
+  int64_t N, Cin, Hin, Win, ph, pw, Cout, Ho, Wo;
+  int64_t th, tw, tiles, blocks;
+  Tiling(int64_t N_, int64_t Cin_, int64_t Hin_, int64_t Win_, int64_t ph_, int64_t pw_, int64_t Cout_, int64_t Ho_,
+         int64_t Wo_)
+      : N(N_), Cin(Cin_), Hin(Hin_), Win(Win_), ph(ph_), pw(pw_), Cout(Cout_), Ho(Ho_), Wo(Wo_) {
+    th = (Ho + 3) / 4;
+    tw = (Wo + 3) / 4;
+    tiles = N * th * tw;
+    blocks = (tiles + B - 1) / B;
+  }
+  int64_t valid(int64_t block) const { return std::min(B, tiles - block * B); }
+  // f(n, ti, tj, len, l): the block's tiles as runs along tile rows; l is the run's first
+  // position in the block.
+  template <typename F>
+  void runs(int64_t block, F&& f) const {
+    const int64_t t0 = block * B, t1 = std::min(tiles, t0 + B);
+    for (int64_t t = t0; t < t1;) {
+      const int64_t n = t / (th * tw), r = t % (th * tw), ti = r / tw, tj = r % tw;
+      const int64_t len = std::min(tw - tj, t1 - t);
+      f(n, ti, tj, len, t - t0);
+      t += len;
+    }
+  }
+};
+
+// Per-thread scratch that survives calls (fresh pages would fault on every call).
+template <typename T>
+T* thread_scratch(size_t count) {
+  struct Buffer {
+    std::vector<char> bytes;
+  };
+  thread_local Buffer b;
+  if (b.bytes.size() < count * sizeof(T) + 64) b.bytes.resize(count * sizeof(T) + 64);
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(b.bytes.data()) + 63) & ~uintptr_t(63));
+}
+
+// Block scratch: V (36 x Cin x B), P (36 x Cout x B: products or the output-gradient
+// transform), D (36 x B gathered patches), a padded row (4 B + 8).
+template <typename T>
+struct BlockScratch {
+  T *V, *P, *D, *row;
+  BlockScratch(int64_t Cin, int64_t Cout) {
+    constexpr int64_t B = kTileBlock<T>;
+    V = thread_scratch<T>(size_t(36 * Cin * B + 36 * Cout * B + 36 * B + 4 * B + 8));
+    P = V + 36 * Cin * B;
+    D = P + 36 * Cout * B;
+    row = D + 36 * B;
+  }
+};
+
+// V[xi][c][l] = (B^T d B)[xi] for the 6x6 patch d of each tile l of the block, every channel.
+template <typename T>
+void winograd_input_block(const Tiling<T>& tl, const T* in, int64_t block, const BlockScratch<T>& s) {
+  constexpr int64_t B = kTileBlock<T>;
+  const int64_t vstride = tl.Cin * B;  // between xi planes
+  T* D = s.D;
+  const int64_t valid = tl.valid(block);
+  for (int64_t c = 0; c < tl.Cin; ++c) {
+    if (valid < B)
+      for (int a = 0; a < 36; ++a) std::fill(D + a * B + valid, D + (a + 1) * B, T(0));
+    // Gather: D[a*6 + b][l] = x[4 ti + a - ph][4 tj + b - pw] (0 outside), one padded row of
+    // the run at a time.
+    tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
+      const T* plane = in + (n * tl.Cin + c) * tl.Hin * tl.Win;
+      const int64_t width = 4 * len + 2, col0 = 4 * tj - tl.pw;
+      const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(width, tl.Win - col0);
+      for (int a = 0; a < 6; ++a) {
+        const int64_t ih = 4 * ti + a - tl.ph;
+        T* d = D + a * 6 * B + l;
+        if (ih < 0 || ih >= tl.Hin || hi <= lo) {
+          for (int b = 0; b < 6; ++b) std::fill(d + b * B, d + b * B + len, T(0));
+          continue;
+        }
+        const T* r = plane + ih * tl.Win + col0;
+        if (lo > 0 || hi < width) {  // at the left or right edge: through a zero-padded copy
+          T* pr = s.row;
+          std::fill(pr, pr + lo, T(0));
+          std::memcpy(pr + lo, r + lo, sizeof(T) * size_t(hi - lo));
+          std::fill(pr + hi, pr + width, T(0));
+          r = pr;
+        }
+        for (int b = 0; b < 6; ++b)
+          for (int64_t q = 0; q < len; ++q) d[b * B + q] = r[4 * q + b];
+      }
+    });
+    // Two passes, each vectorized over the block's tiles: B^T down the columns of every patch
+    // (in place in D), then B along its rows, the result stored to V.
+    T* v = s.V + c * B;
+#pragma GCC ivdep
+    for (int64_t q = 0; q < B; ++q) {
+      T col[6], o[6];
+#pragma GCC unroll 6
+      for (int b = 0; b < 6; ++b) {
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; ++a) col[a] = D[(a * 6 + b) * B + q];
+        bt6(col, o);
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; ++a) D[(a * 6 + b) * B + q] = o[a];
       }
     }
+    for (int a = 0; a < 6; ++a) {
+      const T* t = D + a * 6 * B;
+      T* v0 = v + (a * 6) * vstride;
+#pragma GCC ivdep
+      for (int64_t q = 0; q < B; ++q) {
+        T row[6], o[6];
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) row[b] = t[b * B + q];
+        bt6(row, o);
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) v0[b * vstride + q] = o[b];
+      }
+    }
+  }
+}
+
+// out[n][k] tiles of the block = A^T M[.][k] A (+ bias[k]), clipped at the output's edge.
+template <typename T>
+void winograd_output_block(const Tiling<T>& tl, int64_t block, const BlockScratch<T>& s, const T* bias, T* out) {
+  constexpr int64_t B = kTileBlock<T>;
+  const int64_t mstride = tl.Cout * B;
+  T* Y = s.D;  // 16 x B
+  for (int64_t k = 0; k < tl.Cout; ++k) {
+    const T* m = s.P + k * B;
+    const T b0 = bias ? bias[k] : T(0);
+    // A^T down the columns (6 -> 4 rows, into Y's first 24 rows), then A along the rows.
+#pragma GCC ivdep
+    for (int64_t q = 0; q < B; ++q) {
+      T col[6], o[4];
+#pragma GCC unroll 6
+      for (int b = 0; b < 6; ++b) {
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; ++a) col[a] = m[(a * 6 + b) * mstride + q];
+        at6(col, o);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) Y[(i * 6 + b) * B + q] = o[i];
+      }
+    }
+#pragma GCC ivdep
+    for (int64_t q = 0; q < B; ++q) {
+      T row[4][6], o[4][4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) row[i][b] = Y[(i * 6 + b) * B + q];
+        at6(row[i], o[i]);
+      }
+      // (rows i*6+0..3 of Y are free again once read: each q only touches its own column)
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) Y[(i * 4 + j) * B + q] = o[i][j] + b0;
+    }
+    tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
+      T* plane = out + (n * tl.Cout + k) * tl.Ho * tl.Wo;
+      const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0), full = width / 4;
+      for (int i = 0; i < 4 && 4 * ti + i < tl.Ho; ++i) {
+        T* r = plane + (4 * ti + i) * tl.Wo + ow0;
+        const T* y = Y + i * 4 * B + l;
+        for (int64_t q = 0; q < full; ++q) {
+          r[4 * q + 0] = y[q];
+          r[4 * q + 1] = y[B + q];
+          r[4 * q + 2] = y[2 * B + q];
+          r[4 * q + 3] = y[3 * B + q];
+        }
+        for (int64_t p = 4 * full; p < width; ++p) r[p] = y[(p & 3) * B + (p >> 2)];
+      }
+    });
+  }
+}
+
+// Weights of one pass as packed A panels of the GEMM micro-kernel: for each xi and each group
+// of MR output channels, Cin columns of MR values (zero-padded rows).
+template <typename T>
+std::vector<T> pack_winograd_weights(const std::vector<T>& U, int64_t Cout, int64_t Cin) {
+  constexpr int64_t MR = packed::Blocking<T>::MR;
+  const int64_t groups = (Cout + MR - 1) / MR;
+  std::vector<T> p(size_t(36 * groups * Cin * MR), T(0));
+  for (int xi = 0; xi < 36; ++xi)
+    for (int64_t k = 0; k < Cout; ++k)
+      for (int64_t c = 0; c < Cin; ++c)
+        p[size_t(((xi * groups + k / MR) * Cin + c) * MR + k % MR)] = U[size_t((xi * Cout + k) * Cin + c)];
+  return p;
+}
+
+// out = conv(in, weights given as U[36][Cout][Cin]) (+ bias) over the whole batch.
+template <typename T>
+void winograd_conv(const Tiling<T>& tl, const std::vector<T>& U, const T* in, const T* bias, T* out) {
+  constexpr int64_t B = kTileBlock<T>, MR = packed::Blocking<T>::MR;
+  const std::vector<T> Up = pack_winograd_weights(U, tl.Cout, tl.Cin);
+  const int64_t groups = (tl.Cout + MR - 1) / MR;
+  over_batch(tl.blocks, [&](int64_t block, int, std::vector<char>&) {
+    BlockScratch<T> s(tl.Cin, tl.Cout);
+    winograd_input_block<T>(tl, in, block, s);
+    // P[xi] (Cout x B) = U[xi] (Cout x Cin) V[xi] (Cin x B): V[xi] is a packed B panel.
+    for (int xi = 0; xi < 36; ++xi)
+      for (int64_t gk = 0; gk < groups; ++gk)
+        packed::micro_kernel<T>(tl.Cin, Up.data() + (xi * groups + gk) * tl.Cin * MR, s.V + xi * tl.Cin * B,
+                                s.P + (xi * tl.Cout + gk * MR) * B, B, false, std::min(MR, tl.Cout - gk * MR), B);
+    winograd_output_block<T>(tl, block, s, bias, out);
+  });
+}
+
+// Weight gradient of the same tiling: the forward is y = A^T (U .* V) A per tile with
+// U = G w G^T, so dU = sum over tiles of (A dy A^T) .* V and dw = G^T dU G. Per block: the
+// input transform V, Z = A dy A^T into P, then 36 GEMMs dU[xi] (K x C) += Z[xi] V[xi]^T.
+template <typename T>
+void winograd_weight_grad(const Tiling<T>& tl, const T* x, const T* dy, T* gw) {
+  constexpr int64_t B = kTileBlock<T>;
+  const int64_t K = tl.Cout, C = tl.Cin;
+  const int nthreads = omp_get_max_threads();
+  std::vector<std::vector<T>> dU(static_cast<size_t>(nthreads));
+  over_batch(tl.blocks, [&](int64_t block, int tid, std::vector<char>&) {
+    auto& acc = dU[size_t(tid)];
+    if (acc.empty()) acc.assign(size_t(36 * K * C), T(0));
+    BlockScratch<T> s(C, K);
+    winograd_input_block<T>(tl, x, block, s);
+    T* D = s.D;  // 24 x B: the 4x4 output-gradient tiles, then A dy (6 x 4)
+    const int64_t valid = tl.valid(block);
+    const int64_t zstride = K * B;
+    for (int64_t k = 0; k < K; ++k) {
+      if (valid < B)
+        for (int a = 0; a < 16; ++a) std::fill(D + a * B + valid, D + (a + 1) * B, T(0));
+      tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
+        const T* plane = dy + (n * K + k) * tl.Ho * tl.Wo;
+        const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0), full = width / 4;
+        for (int i = 0; i < 4; ++i) {
+          T* d = D + i * 4 * B + l;
+          if (4 * ti + i >= tl.Ho) {
+            for (int j = 0; j < 4; ++j) std::fill(d + j * B, d + j * B + len, T(0));
+            continue;
+          }
+          const T* r = plane + (4 * ti + i) * tl.Wo + ow0;
+          for (int64_t q = 0; q < full; ++q) {
+            d[q] = r[4 * q + 0];
+            d[B + q] = r[4 * q + 1];
+            d[2 * B + q] = r[4 * q + 2];
+            d[3 * B + q] = r[4 * q + 3];
+          }
+          for (int64_t p = 4 * full; p < 4 * len; ++p) d[(p & 3) * B + (p >> 2)] = p < width ? r[p] : T(0);
+        }
+      });
+      T* z = s.P + k * B;
+      // A down the columns (4 -> 6 rows), then A along the rows, into Z.
+#pragma GCC ivdep
+      for (int64_t q = 0; q < B; ++q) {
+        T col[4], o[6], t[6][4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) col[i] = D[(i * 4 + j) * B + q];
+          a4(col, o);
+#pragma GCC unroll 6
+          for (int r = 0; r < 6; ++r) t[r][j] = o[r];
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; ++r) {
+          a4(t[r], o);
+#pragma GCC unroll 6
+          for (int c2 = 0; c2 < 6; ++c2) z[(r * 6 + c2) * zstride + q] = o[c2];
+        }
+      }
+    }
+    for (int xi = 0; xi < 36; ++xi)
+      gemm<T>(K, C, B, s.P + xi * zstride, B, 1, s.V + xi * C * B, 1, B, acc.data() + xi * K * C, C,
+              /*accumulate=*/true);
+  });
+  std::vector<T>* total = nullptr;
+  for (auto& a : dU) {
+    if (a.empty()) continue;
+    if (!total) {
+      total = &a;
+      continue;
+    }
+    for (size_t i = 0; i < a.size(); ++i) (*total)[i] += a[i];
+  }
+  if (total)
+    winograd_weight_grad_finish<T>(total->data(), K, C, gw);
+  else
+    std::memset(gw, 0, sizeof(T) * size_t(K * C * 9));
 }
 
 }  // namespace
@@ -386,17 +514,17 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   const int64_t Cg = g.C / g.groups, Kg = g.K / g.groups, HWo = g.Ho * g.Wo, HW = g.H * g.W;
   const int64_t rows = Cg * g.kh * g.kw;
   const bool pointwise = is_pointwise(g);
-  std::vector<T> U;
   if (winograd_eligible(g)) {
-    U.resize(size_t(16 * g.K * g.C));
+    std::vector<T> U(size_t(36 * g.K * g.C));
     winograd_weights<T>(g.K, g.C, [&](int64_t k, int64_t c, int i, int j) { return w[((k * g.C + c) * 3 + i) * 3 + j]; },
                         U.data());
+    winograd_conv<T>(Tiling<T>(g.N, g.C, g.H, g.W, g.ph, g.pw, g.K, g.Ho, g.Wo), U, x, bias, out);
+    return;
   }
   over_batch(g.N, [&](int64_t n, int, std::vector<char>& scratch) {
     const T* xn = x + n * g.C * HW;
     T* on = out + n * g.K * HWo;
-    if (!U.empty()) winograd_sample<T>(xn, g.C, g.H, g.W, g.ph, g.pw, U.data(), g.K, g.Ho, g.Wo, on, scratch);
-    for (int64_t gr = 0; gr < g.groups && U.empty(); ++gr) {
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
       const T* col = xn + gr * Cg * HW;
       if (!pointwise) {
         T* c = scratch_of<T>(scratch, size_t(rows * HWo));
@@ -426,36 +554,15 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* g
   if (gw) std::memset(gw, 0, sizeof(T) * wsize);
   if (gx && winograd_eligible(g)) {
     // dx = conv(dy, w rotated by 180 degrees with in/out channels swapped, padding 2 - p).
-    std::vector<T> U(size_t(16 * g.C * g.K));
+    std::vector<T> U(size_t(36 * g.C * g.K));
     winograd_weights<T>(g.C, g.K,
                         [&](int64_t c, int64_t k, int i, int j) { return w[((k * g.C + c) * 3 + (2 - i)) * 3 + (2 - j)]; },
                         U.data());
-    over_batch(g.N, [&](int64_t n, int, std::vector<char>& scratch) {
-      winograd_sample<T>(gout + n * g.K * HWo, g.K, g.Ho, g.Wo, 2 - g.ph, 2 - g.pw, U.data(), g.C, g.H, g.W,
-                         gx + n * g.C * HW, scratch);
-    });
+    winograd_conv<T>(Tiling<T>(g.N, g.K, g.Ho, g.Wo, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W), U, gout, nullptr, gx);
     gx = nullptr;  // done
   }
   if (gw && winograd_eligible(g)) {
-    std::vector<std::vector<T>> dU(static_cast<size_t>(nthreads));
-    over_batch(g.N, [&](int64_t n, int tid, std::vector<char>& scratch) {
-      auto& acc = dU[size_t(tid)];
-      if (acc.empty()) acc.assign(size_t(16 * g.K * g.C), T(0));
-      winograd_weight_grad_sample<T>(g, x + n * g.C * HW, gout + n * g.K * HWo, acc.data(), scratch);
-    });
-    std::vector<T>* total = nullptr;
-    for (auto& a : dU) {
-      if (a.empty()) continue;
-      if (!total) {
-        total = &a;
-        continue;
-      }
-      for (size_t i = 0; i < a.size(); ++i) (*total)[i] += a[i];
-    }
-    if (total)
-      winograd_weight_grad_finish<T>(total->data(), g.K, g.C, gw);
-    else
-      std::memset(gw, 0, sizeof(T) * wsize);
+    winograd_weight_grad<T>(Tiling<T>(g.N, g.C, g.H, g.W, g.ph, g.pw, g.K, g.Ho, g.Wo), x, gout, gw);
     gw = nullptr;  // done
   }
   if (!gx && !gw && !gb) return;

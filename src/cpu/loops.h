@@ -167,6 +167,28 @@ void kernel(const Tensor& out, const std::array<const Tensor*, sizeof...(In)>& i
       }(std::index_sequence_for<In...>{});
       return;
     }
+    // Contiguous output, inputs contiguous or broadcast along the run (stride 0, e.g. the
+    // gradient of a sum): each broadcast value is repeated into a short buffer so that the
+    // run still goes through a plain vectorizable loop, chunk by chunk.
+    bool bcast = contig;
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      bcast = bcast && (((st[I + 1] == int64_t(sizeof(In))) || st[I + 1] == 0) && ...);
+    }(std::index_sequence_for<In...>{});
+    if (bcast && n >= 64) {
+      constexpr int64_t kChunk = 256;
+      [&]<size_t... I>(std::index_sequence<I...>) {
+        std::tuple<std::array<In, kChunk>...> bufs;
+        ((st[I + 1] == 0 ? std::get<I>(bufs).fill(*reinterpret_cast<const In*>(ptrs[I + 1])) : void()), ...);
+        for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+          const int64_t m = std::min(kChunk, n - i0);
+          std::tuple<const In*...> in{(st[I + 1] == 0 ? std::get<I>(bufs).data()
+                                                      : reinterpret_cast<const In*>(ptrs[I + 1]) + i0)...};
+          Out* oc = o + i0;
+          for (int64_t i = 0; i < m; ++i) oc[i] = f(std::get<I>(in)[i]...);
+        }
+      }(std::index_sequence_for<In...>{});
+      return;
+    }
     [&]<size_t... I>(std::index_sequence<I...>) {
       std::array<char*, N> p = ptrs;
       for (int64_t i = 0; i < n; ++i) {

@@ -324,6 +324,19 @@ void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
   }
 }
 
+// dReLU: g where the output is positive, else 0 (NaN outputs pass no gradient, like PyTorch's
+// threshold_backward). One pass on the CPU instead of a comparison, a bool tensor and a where
+// with a broadcast zero, unless the gradient itself needs a graph (double backward).
+Tensor relu_backward(const Tensor& g, const Tensor& out) {
+  if (g.is_cuda() || needs_grad(g) || g.dtype() != out.dtype() || g.sizes() != out.sizes())
+    return where(out > 0.0, g, 0.0);
+  Tensor res = detail::empty_contig(g.sizes(), g.dtype(), g.device());
+  detail::dispatch_numeric(g.dtype(), "relu_backward", [&]<typename T>() {
+    cpu::kernel<T, T, T>(res, {&out, &g}, [](T y, T v) { return y > T(0) ? v : T(0); });
+  });
+  return res;
+}
+
 Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out) {
   switch (op) {
     case Un::Neg: return -g;
@@ -338,7 +351,7 @@ Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out
     case Un::Cos: return -g * x.sin();
     case Un::Tanh: return g * (1.0 - out * out);
     case Un::Sigmoid: return g * out * (1.0 - out);
-    case Un::Relu: return where(out > 0.0, g, 0.0);
+    case Un::Relu: return relu_backward(g, out);
     case Un::Gelu: {
       // d/dx x*Phi(x) = Phi(x) + x*phi(x)
       constexpr double kAlpha = 0.39894228040143267794;  // 1/sqrt(2*pi)

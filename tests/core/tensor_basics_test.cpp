@@ -100,6 +100,24 @@ TEST(TensorBasics, BroadcastingPromotionAndStrides) {
   EXPECT_TRUE(equal((m.t() * 2.0 + 1.0), (m.t().contiguous() * 2.0 + 1.0)));
   EXPECT_NE(error_of([] { ones({2, 3}) + ones({4}); }).find("[add] shapes [2, 3] and [4] cannot be broadcast"),
             std::string::npos);
+  // Long runs with broadcast operands (stride 0 along the run: a scalar, an expanded
+  // gradient, a column) take the chunked loop; lengths around its 256-element chunk.
+  for (int64_t n : {63, 64, 255, 256, 257, 1000}) {
+    Tensor x = randn({3, n}), col = randn({3, 1}), s = randn({1});
+    Tensor cond = x > 0.0;
+    auto xv = x.to_vector<float>(), cv = col.to_vector<float>();
+    const float sv = s.item<float>();
+    auto w = where(cond, x, s).to_vector<float>();
+    auto p = (x * col).to_vector<float>();
+    auto r = (s.expand({3, n}) - x).to_vector<float>();
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const size_t k = size_t(i * n + j);
+        ASSERT_EQ(w[k], xv[k] > 0 ? xv[k] : sv) << n;
+        ASSERT_EQ(p[k], xv[k] * cv[size_t(i)]) << n;
+        ASSERT_EQ(r[k], sv - xv[k]) << n;
+      }
+  }
 }
 
 TEST(TensorBasics, ReductionsMatchReference) {
