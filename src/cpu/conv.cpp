@@ -171,6 +171,23 @@ inline void a4(const T* a, T* z) {
   z[5] = a[3];
 }
 
+// Per-thread scratch that survives calls (fresh pages would fault on every call). Slot 0: a
+// block's work buffers; 1: packed weights; 2: weight-gradient accumulators.
+template <typename T>
+T* thread_scratch(int slot, size_t count) {
+  thread_local std::vector<char> buffers[3];
+  std::vector<char>& b = buffers[slot];
+  if (b.size() < count * sizeof(T) + 64) b.resize(count * sizeof(T) + 64);
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(b.data()) + 63) & ~uintptr_t(63));
+}
+
+// Runs f(i) for i in [0, n) on every thread (unless already inside a parallel region).
+template <typename F>
+void parallel_over(int64_t n, F&& f) {
+#pragma omp parallel for schedule(static) if (n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
 // G (6x3) of the kernel transform, in double.
 constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -179,28 +196,39 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
                              {0, 0, 1}};
 
-// U[xi][co][ci] = (G w[co][ci] G^T)[xi] for a 3x3 kernel; w indexed by wat(co, ci, i, j).
+// The transformed weights U[xi] = G w G^T (Cout x Cin for each xi), stored as the packed A
+// panels of the GEMM micro-kernel: for each xi and each group of MR output channels, Cin
+// columns of MR values (rows past Cout zero). w is indexed by wat(co, ci, i, j). In the
+// calling thread's scratch.
 template <typename T, typename W>
-void winograd_weights(int64_t Cout, int64_t Cin, W wat, T* U) {
-  const int64_t plane = Cout * Cin;
-  for (int64_t co = 0; co < Cout; ++co)
-    for (int64_t ci = 0; ci < Cin; ++ci) {
-      double g[3][3], gg[6][3];
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) g[i][j] = double(wat(co, ci, i, j));
-      for (int a = 0; a < 6; ++a)
-        for (int j = 0; j < 3; ++j) gg[a][j] = kG[a][0] * g[0][j] + kG[a][1] * g[1][j] + kG[a][2] * g[2][j];
-      for (int a = 0; a < 6; ++a)
-        for (int b = 0; b < 6; ++b)
-          U[(a * 6 + b) * plane + co * Cin + ci] = T(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
+T* winograd_weights(int64_t Cout, int64_t Cin, W wat) {
+  constexpr int64_t MR = packed::Blocking<T>::MR;
+  const int64_t groups = (Cout + MR - 1) / MR;
+  T* Up = thread_scratch<T>(1, size_t(36 * groups * Cin * MR));
+  parallel_over(groups, [&](int64_t gk) {
+    for (int64_t r = 0; r < MR; ++r) {
+      const int64_t co = gk * MR + r;
+      for (int64_t ci = 0; ci < Cin; ++ci) {
+        double g[3][3], gg[6][3];
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) g[i][j] = co < Cout ? double(wat(co, ci, i, j)) : 0.0;
+        for (int a = 0; a < 6; ++a)
+          for (int j = 0; j < 3; ++j) gg[a][j] = kG[a][0] * g[0][j] + kG[a][1] * g[1][j] + kG[a][2] * g[2][j];
+        for (int a = 0; a < 6; ++a)
+          for (int b = 0; b < 6; ++b)
+            Up[((((a * 6 + b) * groups + gk) * Cin + ci) * MR) + r] =
+                T(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
+      }
     }
+  });
+  return Up;
 }
 
 // dw[k][c] = G^T dU[.][k][c] G for 3x3 kernels.
 template <typename T>
 void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
   const int64_t plane = K * C;
-  for (int64_t k = 0; k < K; ++k)
+  parallel_over(K, [&](int64_t k) {
     for (int64_t c = 0; c < C; ++c) {
       double d[6][6], q[3][6];
       for (int xi = 0; xi < 36; ++xi) d[xi / 6][xi % 6] = double(dU[xi * plane + k * C + c]);
@@ -218,6 +246,7 @@ void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
           out[i * 3 + j] = T(s);
         }
     }
+  });
 }
 
 // Tiling of one pass: input [N, Cin, Hin, Win] with zero padding (ph, pw), output
@@ -250,17 +279,6 @@ struct Tiling {
   }
 };
 
-// Per-thread scratch that survives calls (fresh pages would fault on every call).
-template <typename T>
-T* thread_scratch(size_t count) {
-  struct Buffer {
-    std::vector<char> bytes;
-  };
-  thread_local Buffer b;
-  if (b.bytes.size() < count * sizeof(T) + 64) b.bytes.resize(count * sizeof(T) + 64);
-  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(b.bytes.data()) + 63) & ~uintptr_t(63));
-}
-
 // Block scratch: V (36 x Cin x B), P (36 x Cout x B: products or the output-gradient
 // transform), D (36 x B gathered patches), a padded row (4 B + 8).
 template <typename T>
@@ -268,7 +286,7 @@ struct BlockScratch {
   T *V, *P, *D, *row;
   BlockScratch(int64_t Cin, int64_t Cout) {
     constexpr int64_t B = kTileBlock<T>;
-    V = thread_scratch<T>(size_t(36 * Cin * B + 36 * Cout * B + 36 * B + 4 * B + 8));
+    V = thread_scratch<T>(0, size_t(36 * Cin * B + 36 * Cout * B + 36 * B + 4 * B + 8));
     P = V + 36 * Cin * B;
     D = P + 36 * Cout * B;
     row = D + 36 * B;
@@ -396,25 +414,10 @@ void winograd_output_block(const Tiling<T>& tl, int64_t block, const BlockScratc
   }
 }
 
-// Weights of one pass as packed A panels of the GEMM micro-kernel: for each xi and each group
-// of MR output channels, Cin columns of MR values (zero-padded rows).
+// out = conv(in, weights Up from winograd_weights) (+ bias) over the whole batch.
 template <typename T>
-std::vector<T> pack_winograd_weights(const std::vector<T>& U, int64_t Cout, int64_t Cin) {
-  constexpr int64_t MR = packed::Blocking<T>::MR;
-  const int64_t groups = (Cout + MR - 1) / MR;
-  std::vector<T> p(size_t(36 * groups * Cin * MR), T(0));
-  for (int xi = 0; xi < 36; ++xi)
-    for (int64_t k = 0; k < Cout; ++k)
-      for (int64_t c = 0; c < Cin; ++c)
-        p[size_t(((xi * groups + k / MR) * Cin + c) * MR + k % MR)] = U[size_t((xi * Cout + k) * Cin + c)];
-  return p;
-}
-
-// out = conv(in, weights given as U[36][Cout][Cin]) (+ bias) over the whole batch.
-template <typename T>
-void winograd_conv(const Tiling<T>& tl, const std::vector<T>& U, const T* in, const T* bias, T* out) {
+void winograd_conv(const Tiling<T>& tl, const T* Up, const T* in, const T* bias, T* out) {
   constexpr int64_t B = kTileBlock<T>, MR = packed::Blocking<T>::MR;
-  const std::vector<T> Up = pack_winograd_weights(U, tl.Cout, tl.Cin);
   const int64_t groups = (tl.Cout + MR - 1) / MR;
   over_batch(tl.blocks, [&](int64_t block, int, std::vector<char>&) {
     BlockScratch<T> s(tl.Cin, tl.Cout);
@@ -422,7 +425,7 @@ void winograd_conv(const Tiling<T>& tl, const std::vector<T>& U, const T* in, co
     // P[xi] (Cout x B) = U[xi] (Cout x Cin) V[xi] (Cin x B): V[xi] is a packed B panel.
     for (int xi = 0; xi < 36; ++xi)
       for (int64_t gk = 0; gk < groups; ++gk)
-        packed::micro_kernel<T>(tl.Cin, Up.data() + (xi * groups + gk) * tl.Cin * MR, s.V + xi * tl.Cin * B,
+        packed::micro_kernel<T>(tl.Cin, Up + (xi * groups + gk) * tl.Cin * MR, s.V + xi * tl.Cin * B,
                                 s.P + (xi * tl.Cout + gk * MR) * B, B, false, std::min(MR, tl.Cout - gk * MR), B);
     winograd_output_block<T>(tl, block, s, bias, out);
   });
@@ -436,10 +439,13 @@ void winograd_weight_grad(const Tiling<T>& tl, const T* x, const T* dy, T* gw) {
   constexpr int64_t B = kTileBlock<T>;
   const int64_t K = tl.Cout, C = tl.Cin;
   const int nthreads = omp_get_max_threads();
-  std::vector<std::vector<T>> dU(static_cast<size_t>(nthreads));
+  std::vector<T*> dU(static_cast<size_t>(nthreads), nullptr);  // per thread, in its scratch
   over_batch(tl.blocks, [&](int64_t block, int tid, std::vector<char>&) {
-    auto& acc = dU[size_t(tid)];
-    if (acc.empty()) acc.assign(size_t(36 * K * C), T(0));
+    T*& acc = dU[size_t(tid)];
+    if (!acc) {
+      acc = thread_scratch<T>(2, size_t(36 * K * C));
+      std::fill(acc, acc + 36 * K * C, T(0));
+    }
     BlockScratch<T> s(C, K);
     winograd_input_block<T>(tl, x, block, s);
     T* D = s.D;  // 24 x B: the 4x4 output-gradient tiles, then A dy (6 x 4)
@@ -489,20 +495,20 @@ void winograd_weight_grad(const Tiling<T>& tl, const T* x, const T* dy, T* gw) {
       }
     }
     for (int xi = 0; xi < 36; ++xi)
-      gemm<T>(K, C, B, s.P + xi * zstride, B, 1, s.V + xi * C * B, 1, B, acc.data() + xi * K * C, C,
+      gemm<T>(K, C, B, s.P + xi * zstride, B, 1, s.V + xi * C * B, 1, B, acc + xi * K * C, C,
               /*accumulate=*/true);
   });
-  std::vector<T>* total = nullptr;
-  for (auto& a : dU) {
-    if (a.empty()) continue;
+  T* total = nullptr;
+  for (T* a : dU) {
+    if (!a) continue;
     if (!total) {
-      total = &a;
+      total = a;
       continue;
     }
-    for (size_t i = 0; i < a.size(); ++i) (*total)[i] += a[i];
+    for (int64_t i = 0; i < 36 * K * C; ++i) total[i] += a[i];
   }
   if (total)
-    winograd_weight_grad_finish<T>(total->data(), K, C, gw);
+    winograd_weight_grad_finish<T>(total, K, C, gw);
   else
     std::memset(gw, 0, sizeof(T) * size_t(K * C * 9));
 }
@@ -515,10 +521,9 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
   const int64_t rows = Cg * g.kh * g.kw;
   const bool pointwise = is_pointwise(g);
   if (winograd_eligible(g)) {
-    std::vector<T> U(size_t(36 * g.K * g.C));
-    winograd_weights<T>(g.K, g.C, [&](int64_t k, int64_t c, int i, int j) { return w[((k * g.C + c) * 3 + i) * 3 + j]; },
-                        U.data());
-    winograd_conv<T>(Tiling<T>(g.N, g.C, g.H, g.W, g.ph, g.pw, g.K, g.Ho, g.Wo), U, x, bias, out);
+    const T* Up = winograd_weights<T>(
+        g.K, g.C, [&](int64_t k, int64_t c, int i, int j) { return w[((k * g.C + c) * 3 + i) * 3 + j]; });
+    winograd_conv<T>(Tiling<T>(g.N, g.C, g.H, g.W, g.ph, g.pw, g.K, g.Ho, g.Wo), Up, x, bias, out);
     return;
   }
   over_batch(g.N, [&](int64_t n, int, std::vector<char>& scratch) {
@@ -554,11 +559,9 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* g
   if (gw) std::memset(gw, 0, sizeof(T) * wsize);
   if (gx && winograd_eligible(g)) {
     // dx = conv(dy, w rotated by 180 degrees with in/out channels swapped, padding 2 - p).
-    std::vector<T> U(size_t(36 * g.C * g.K));
-    winograd_weights<T>(g.C, g.K,
-                        [&](int64_t c, int64_t k, int i, int j) { return w[((k * g.C + c) * 3 + (2 - i)) * 3 + (2 - j)]; },
-                        U.data());
-    winograd_conv<T>(Tiling<T>(g.N, g.K, g.Ho, g.Wo, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W), U, gout, nullptr, gx);
+    const T* Up = winograd_weights<T>(
+        g.C, g.K, [&](int64_t c, int64_t k, int i, int j) { return w[((k * g.C + c) * 3 + (2 - i)) * 3 + (2 - j)]; });
+    winograd_conv<T>(Tiling<T>(g.N, g.K, g.Ho, g.Wo, 2 - g.ph, 2 - g.pw, g.C, g.H, g.W), Up, gout, nullptr, gx);
     gx = nullptr;  // done
   }
   if (gw && winograd_eligible(g)) {
