@@ -18,7 +18,6 @@ namespace nn = nnkit::nn;
 
 
 namespace {
-using bench::median_ms;
 
 struct NkBlock : nn::Module {
   NkBlock(int64_t c) {
@@ -68,26 +67,32 @@ int main(int argc, char** argv) {
 
   nk->train();
   tb.train();
-  double nk_train = median_ms([&] {
-    nk->zero_grad();
-    nx.mutable_grad() = nnkit::Tensor();
-    nk->forward(nx).sum().backward();
-  }, reps);
-  double t_train = median_ms([&] {
-    tb.zero_grad();
-    tx.mutable_grad().reset();
-    tb.forward(tx).sum().backward();
-  }, reps);
+  // Alternating nnkit and LibTorch runs (median of each), so that drift on a shared machine
+  // hits both.
+  auto [nk_train, t_train] = bench::median_ms_interleaved(
+      [&] {
+        nk->zero_grad();
+        nx.mutable_grad() = nnkit::Tensor();
+        nk->forward(nx).sum().backward();
+      },
+      [&] {
+        tb.zero_grad();
+        tx.mutable_grad().reset();
+        tb.forward(tx).sum().backward();
+      },
+      reps);
   nk->eval();
   tb.eval();
-  double nk_inf = median_ms([&] {
-    nnkit::NoGradGuard g;
-    (*nk)(nx);
-  }, reps);
-  double t_inf = median_ms([&] {
-    torch::NoGradGuard g;
-    tb.forward(tx);
-  }, reps);
+  auto [nk_inf, t_inf] = bench::median_ms_interleaved(
+      [&] {
+        nnkit::NoGradGuard g;
+        (*nk)(nx);
+      },
+      [&] {
+        torch::NoGradGuard g;
+        tb.forward(tx);
+      },
+      reps);
 
   std::printf("ResNet basic block, %lld x %lld x %lld x %lld float32, %d thread(s), median of %d\n\n", (long long)N,
               (long long)C, (long long)H, (long long)H, threads, reps);
