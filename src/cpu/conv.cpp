@@ -5,7 +5,11 @@
 #include "cpu/conv.h"
 
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -206,18 +210,35 @@ T* winograd_weights(int64_t Cout, int64_t Cin, W wat) {
   const int64_t groups = (Cout + MR - 1) / MR;
   T* Up = thread_scratch<T>(1, size_t(36 * groups * Cin * MR));
   parallel_over(groups, [&](int64_t gk) {
+    std::vector<double> u(size_t(36 * Cin));  // u[xi][ci] for one output channel
     for (int64_t r = 0; r < MR; ++r) {
       const int64_t co = gk * MR + r;
-      for (int64_t ci = 0; ci < Cin; ++ci) {
-        double g[3][3], gg[6][3];
-        for (int i = 0; i < 3; ++i)
-          for (int j = 0; j < 3; ++j) g[i][j] = co < Cout ? double(wat(co, ci, i, j)) : 0.0;
-        for (int a = 0; a < 6; ++a)
-          for (int j = 0; j < 3; ++j) gg[a][j] = kG[a][0] * g[0][j] + kG[a][1] * g[1][j] + kG[a][2] * g[2][j];
-        for (int a = 0; a < 6; ++a)
-          for (int b = 0; b < 6; ++b)
-            Up[((((a * 6 + b) * groups + gk) * Cin + ci) * MR) + r] =
-                T(gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2]);
+      if (co < Cout) {
+        // Vectorized over ci: 36 sums of the 9 taps with constant coefficients.
+#pragma omp simd
+        for (int64_t ci = 0; ci < Cin; ++ci) {
+          double g[3][3], gg[6][3];
+#pragma GCC unroll 3
+          for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j) g[i][j] = double(wat(co, ci, i, j));
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; ++a)
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j) gg[a][j] = kG[a][0] * g[0][j] + kG[a][1] * g[1][j] + kG[a][2] * g[2][j];
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; ++a)
+#pragma GCC unroll 6
+            for (int b = 0; b < 6; ++b)
+              u[size_t((a * 6 + b) * Cin + ci)] = gg[a][0] * kG[b][0] + gg[a][1] * kG[b][1] + gg[a][2] * kG[b][2];
+        }
+      } else {
+        std::fill(u.begin(), u.end(), 0.0);
+      }
+      for (int xi = 0; xi < 36; ++xi) {
+        T* dst = Up + ((xi * groups + gk) * Cin) * MR + r;
+        const double* src = u.data() + xi * Cin;
+        for (int64_t ci = 0; ci < Cin; ++ci) dst[ci * MR] = T(src[ci]);
       }
     }
   });
@@ -248,6 +269,87 @@ void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
     }
   });
 }
+
+// Stride-4 gathers and scatters between image rows and the tile-major buffers (a tile
+// advances 4 columns): d[b * ds + q] = row[col0 + 4 q + b] (0 outside [0, W)) for b < nb,
+// q < len; and row[p] = y[(p % 4) * ys + p / 4] for p < width. The portable loops below cost
+// a vector pass plus a scalar tail per b and edge copies; on AVX-512 they are 16 tiles per
+// step with masked loads (which never touch the masked-off lanes, so the row's edges and the
+// zero padding need no special case) and two permutes.
+template <typename T>
+void gather4(const T* row, int64_t W, int64_t col0, int64_t len, int nb, T* d, int64_t ds) {
+  for (int b = 0; b < nb; ++b)
+    for (int64_t q = 0; q < len; ++q) {
+      const int64_t col = col0 + 4 * q + b;
+      d[b * ds + q] = col >= 0 && col < W ? row[col] : T(0);
+    }
+}
+template <typename T>
+void scatter4(const T* y, int64_t ys, T* row, int64_t width) {
+  const int64_t full = width / 4;
+  for (int64_t q = 0; q < full; ++q) {
+    row[4 * q + 0] = y[q];
+    row[4 * q + 1] = y[ys + q];
+    row[4 * q + 2] = y[2 * ys + q];
+    row[4 * q + 3] = y[3 * ys + q];
+  }
+  for (int64_t p = 4 * full; p < width; ++p) row[p] = y[(p & 3) * ys + (p >> 2)];
+}
+#if defined(__AVX512F__)
+// Lanes [lo, hi) of a 16-lane mask (clamped to 0..16).
+inline __mmask16 lane_mask(int64_t lo, int64_t hi) {
+  lo = std::clamp<int64_t>(lo, 0, 16);
+  hi = std::clamp<int64_t>(hi, 0, 16);
+  return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+template <>
+void gather4<float>(const float* row, int64_t W, int64_t col0, int64_t len, int nb, float* d, int64_t ds) {
+  // Every 4th element of 64 consecutive columns: lanes 0-7 from (L0, L1), 8-15 from (L2, L3).
+  const __m512i lo_idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i hi_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 8, 12, 16, 20, 24, 28);
+  for (int64_t q0 = 0; q0 < len; q0 += 16) {
+    const int64_t m = std::min<int64_t>(16, len - q0);
+    const int64_t base = col0 + 4 * q0;  // column of tile q0's first element
+    // Load k of element b reads columns base + b + 16k + lane, valid in [0, W): its mask is
+    // bits b.. of a 32-lane window mask of load k for b = 0 (columns past what the tiles need
+    // but inside the row are read and ignored).
+    uint32_t window[4];
+    for (int k = 0; k < 4; ++k) {
+      const int64_t c0 = base + 16 * k;
+      const int64_t lo = std::clamp<int64_t>(-c0, 0, 32), hi = std::clamp<int64_t>(W - c0, 0, 32);
+      window[k] = hi <= lo ? 0u : uint32_t(((uint64_t(1) << hi) - 1) & ~((uint64_t(1) << lo) - 1));
+    }
+    for (int b = 0; b < nb; ++b) {
+      __m512 L[4];
+      for (int k = 0; k < 4; ++k) L[k] = _mm512_maskz_loadu_ps(__mmask16(window[k] >> b), row + base + b + 16 * k);
+      const __m512 lo = _mm512_permutex2var_ps(L[0], lo_idx, L[1]);
+      const __m512 hi = _mm512_permutex2var_ps(L[2], hi_idx, L[3]);
+      _mm512_mask_storeu_ps(d + b * ds + q0, lane_mask(0, m), _mm512_mask_blend_ps(0xFF00, lo, hi));
+    }
+  }
+}
+template <>
+void scatter4<float>(const float* y, int64_t ys, float* row, int64_t width) {
+  // Output vector k holds columns 16k..16k+15 = tiles 4k..4k+3: lane e is y[e % 4][4k + e / 4].
+  const __m512i i01 = _mm512_setr_epi32(0, 16, 0, 0, 1, 17, 0, 0, 2, 18, 0, 0, 3, 19, 0, 0);
+  const __m512i i23 = _mm512_setr_epi32(0, 0, 0, 16, 0, 0, 1, 17, 0, 0, 2, 18, 0, 0, 3, 19);
+  for (int64_t p0 = 0; p0 < width; p0 += 64) {
+    const int64_t tiles = std::min<int64_t>(16, (width - p0 + 3) / 4);
+    const __mmask16 tm = lane_mask(0, tiles);
+    const int64_t q0 = p0 / 4;
+    const __m512 y0 = _mm512_maskz_loadu_ps(tm, y + q0), y1 = _mm512_maskz_loadu_ps(tm, y + ys + q0);
+    const __m512 y2 = _mm512_maskz_loadu_ps(tm, y + 2 * ys + q0), y3 = _mm512_maskz_loadu_ps(tm, y + 3 * ys + q0);
+    for (int k = 0; k < 4; ++k) {
+      const int64_t c0 = p0 + 16 * k;
+      if (c0 >= width) break;
+      const __m512i shift = _mm512_set1_epi32(4 * k);
+      const __m512i a = _mm512_add_epi32(i01, shift), b = _mm512_add_epi32(i23, shift);
+      const __m512 v01 = _mm512_permutex2var_ps(y0, a, y1), v23 = _mm512_permutex2var_ps(y2, b, y3);
+      _mm512_mask_storeu_ps(row + c0, lane_mask(0, width - c0), _mm512_mask_blend_ps(0xCCCC, v01, v23));
+    }
+  }
+}
+#endif
 
 // Tiling of one pass: input [N, Cin, Hin, Win] with zero padding (ph, pw), output
 // [N, Cout, Ho, Wo] in 4x4 tiles, taken in blocks of B = kTileBlock<T> tiles.
@@ -280,16 +382,15 @@ struct Tiling {
 };
 
 // Block scratch: V (36 x Cin x B), P (36 x Cout x B: products or the output-gradient
-// transform), D (36 x B gathered patches), a padded row (4 B + 8).
+// transform), D (36 x B gathered patches).
 template <typename T>
 struct BlockScratch {
-  T *V, *P, *D, *row;
+  T *V, *P, *D;
   BlockScratch(int64_t Cin, int64_t Cout) {
     constexpr int64_t B = kTileBlock<T>;
-    V = thread_scratch<T>(0, size_t(36 * Cin * B + 36 * Cout * B + 36 * B + 4 * B + 8));
+    V = thread_scratch<T>(0, size_t(36 * Cin * B + 36 * Cout * B + 36 * B));
     P = V + 36 * Cin * B;
     D = P + 36 * Cout * B;
-    row = D + 36 * B;
   }
 };
 
@@ -303,29 +404,28 @@ void winograd_input_block(const Tiling<T>& tl, const T* in, int64_t block, const
   for (int64_t c = 0; c < tl.Cin; ++c) {
     if (valid < B)
       for (int a = 0; a < 36; ++a) std::fill(D + a * B + valid, D + (a + 1) * B, T(0));
-    // Gather: D[a*6 + b][l] = x[4 ti + a - ph][4 tj + b - pw] (0 outside), one padded row of
-    // the run at a time.
+    // Gather: D[a*6 + b][l] = x[4 ti + a - ph][4 tj + b - pw] (0 outside).
     tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
       const T* plane = in + (n * tl.Cin + c) * tl.Hin * tl.Win;
-      const int64_t width = 4 * len + 2, col0 = 4 * tj - tl.pw;
-      const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(width, tl.Win - col0);
+      // The rows this run needs two channels ahead: 64 planes apart, they are too many streams
+      // for the hardware prefetcher, and a miss to L3 per row start was a quarter of the time.
+      if (c + 2 < tl.Cin) {
+        const int64_t col = std::max<int64_t>(0, 4 * tj - tl.pw), bytes = int64_t(sizeof(T)) * std::min(tl.Win - col, 4 * len + 2);
+        for (int a = 0; a < 6; ++a) {
+          const int64_t ih = 4 * ti + a - tl.ph;
+          if (ih < 0 || ih >= tl.Hin) continue;
+          const char* p = reinterpret_cast<const char*>(plane + 2 * tl.Hin * tl.Win + ih * tl.Win + col);
+          for (int64_t o = 0; o < bytes + 63; o += 64) __builtin_prefetch(p + std::min(o, bytes - 1));
+        }
+      }
       for (int a = 0; a < 6; ++a) {
         const int64_t ih = 4 * ti + a - tl.ph;
         T* d = D + a * 6 * B + l;
-        if (ih < 0 || ih >= tl.Hin || hi <= lo) {
+        if (ih < 0 || ih >= tl.Hin) {
           for (int b = 0; b < 6; ++b) std::fill(d + b * B, d + b * B + len, T(0));
           continue;
         }
-        const T* r = plane + ih * tl.Win + col0;
-        if (lo > 0 || hi < width) {  // at the left or right edge: through a zero-padded copy
-          T* pr = s.row;
-          std::fill(pr, pr + lo, T(0));
-          std::memcpy(pr + lo, r + lo, sizeof(T) * size_t(hi - lo));
-          std::fill(pr + hi, pr + width, T(0));
-          r = pr;
-        }
-        for (int b = 0; b < 6; ++b)
-          for (int64_t q = 0; q < len; ++q) d[b * B + q] = r[4 * q + b];
+        gather4<T>(plane + ih * tl.Win, tl.Win, 4 * tj - tl.pw, len, 6, d, B);
       }
     });
     // Two passes, each vectorized over the block's tiles: B^T down the columns of every patch
@@ -398,18 +498,9 @@ void winograd_output_block(const Tiling<T>& tl, int64_t block, const BlockScratc
     }
     tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
       T* plane = out + (n * tl.Cout + k) * tl.Ho * tl.Wo;
-      const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0), full = width / 4;
-      for (int i = 0; i < 4 && 4 * ti + i < tl.Ho; ++i) {
-        T* r = plane + (4 * ti + i) * tl.Wo + ow0;
-        const T* y = Y + i * 4 * B + l;
-        for (int64_t q = 0; q < full; ++q) {
-          r[4 * q + 0] = y[q];
-          r[4 * q + 1] = y[B + q];
-          r[4 * q + 2] = y[2 * B + q];
-          r[4 * q + 3] = y[3 * B + q];
-        }
-        for (int64_t p = 4 * full; p < width; ++p) r[p] = y[(p & 3) * B + (p >> 2)];
-      }
+      const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0);
+      for (int i = 0; i < 4 && 4 * ti + i < tl.Ho; ++i)
+        scatter4<T>(Y + i * 4 * B + l, B, plane + (4 * ti + i) * tl.Wo + ow0, width);
     });
   }
 }
@@ -456,21 +547,13 @@ void winograd_weight_grad(const Tiling<T>& tl, const T* x, const T* dy, T* gw) {
         for (int a = 0; a < 16; ++a) std::fill(D + a * B + valid, D + (a + 1) * B, T(0));
       tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
         const T* plane = dy + (n * K + k) * tl.Ho * tl.Wo;
-        const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0), full = width / 4;
         for (int i = 0; i < 4; ++i) {
           T* d = D + i * 4 * B + l;
           if (4 * ti + i >= tl.Ho) {
             for (int j = 0; j < 4; ++j) std::fill(d + j * B, d + j * B + len, T(0));
             continue;
           }
-          const T* r = plane + (4 * ti + i) * tl.Wo + ow0;
-          for (int64_t q = 0; q < full; ++q) {
-            d[q] = r[4 * q + 0];
-            d[B + q] = r[4 * q + 1];
-            d[2 * B + q] = r[4 * q + 2];
-            d[3 * B + q] = r[4 * q + 3];
-          }
-          for (int64_t p = 4 * full; p < 4 * len; ++p) d[(p & 3) * B + (p >> 2)] = p < width ? r[p] : T(0);
+          gather4<T>(plane + (4 * ti + i) * tl.Wo, tl.Wo, 4 * tj, len, 4, d, B);
         }
       });
       T* z = s.P + k * B;
