@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/loops.h"
 #include "cpu/packed_gemm.h"
 
 namespace nnkit::cpu {
@@ -185,13 +186,6 @@ T* thread_scratch(int slot, size_t count) {
   return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(b.data()) + 63) & ~uintptr_t(63));
 }
 
-// Runs f(i) for i in [0, n) on every thread (unless already inside a parallel region).
-template <typename F>
-void parallel_over(int64_t n, F&& f) {
-#pragma omp parallel for schedule(static) if (n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1)
-  for (int64_t i = 0; i < n; ++i) f(i);
-}
-
 // G (6x3) of the kernel transform, in double.
 constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -209,10 +203,10 @@ T* winograd_weights(int64_t Cout, int64_t Cin, W wat) {
   constexpr int64_t MR = packed::Blocking<T>::MR;
   const int64_t groups = (Cout + MR - 1) / MR;
   T* Up = thread_scratch<T>(1, size_t(36 * groups * Cin * MR));
-  parallel_over(groups, [&](int64_t gk) {
+  parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
     std::vector<double> u(size_t(36 * Cin));  // u[xi][ci] for one output channel
-    for (int64_t r = 0; r < MR; ++r) {
-      const int64_t co = gk * MR + r;
+    for (int64_t co = g0 * MR; co < g1 * MR; ++co) {  // output channel (rows past Cout: zero)
+      const int64_t gk = co / MR, r = co % MR;
       if (co < Cout) {
         // Vectorized over ci: 36 sums of the 9 taps with constant coefficients.
 #pragma omp simd
@@ -249,8 +243,9 @@ T* winograd_weights(int64_t Cout, int64_t Cin, W wat) {
 template <typename T>
 void winograd_weight_grad_finish(const T* dU, int64_t K, int64_t C, T* gw) {
   const int64_t plane = K * C;
-  parallel_over(K, [&](int64_t k) {
-    for (int64_t c = 0; c < C; ++c) {
+  parallel_for(K, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t kc = k0 * C; kc < k1 * C; ++kc) {
+      const int64_t k = kc / C, c = kc % C;
       double d[6][6], q[3][6];
       for (int xi = 0; xi < 36; ++xi) d[xi / 6][xi % 6] = double(dU[xi * plane + k * C + c]);
       for (int i = 0; i < 3; ++i)
