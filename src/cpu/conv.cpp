@@ -176,6 +176,42 @@ inline void a4(const T* a, T* z) {
   z[5] = a[3];
 }
 
+// The separable 2-D transform of a block's tiles, vectorized over the block: f (an In -> Out
+// 1-D transform) down the columns of each In x In tile src[(a * In + b) * ss + q], into
+// tmp[(i * In + b) * B + q], then along the rows of that, into dst[(i * Out + j) * ds + q]
+// (+ add). tmp may be src (each column b is read before its rows are written, and rows past
+// In x In are free), and dst may be tmp (a tile's values are all read before any is written).
+template <int In, int Out, typename T, typename F>
+void tile_transform(const T* src, int64_t ss, T* tmp, T* dst, int64_t ds, T add, F f) {
+  constexpr int64_t B = kTileBlock<T>;
+#pragma GCC ivdep
+  for (int64_t q = 0; q < B; ++q) {
+    T col[In], o[Out];
+#pragma GCC unroll 6
+    for (int b = 0; b < In; ++b) {
+#pragma GCC unroll 6
+      for (int a = 0; a < In; ++a) col[a] = src[(a * In + b) * ss + q];
+      f(col, o);
+#pragma GCC unroll 6
+      for (int i = 0; i < Out; ++i) tmp[(i * In + b) * B + q] = o[i];
+    }
+  }
+#pragma GCC ivdep
+  for (int64_t q = 0; q < B; ++q) {
+    T row[In], o[Out][Out];
+#pragma GCC unroll 6
+    for (int i = 0; i < Out; ++i) {
+#pragma GCC unroll 6
+      for (int b = 0; b < In; ++b) row[b] = tmp[(i * In + b) * B + q];
+      f(row, o[i]);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < Out; ++i)
+#pragma GCC unroll 6
+      for (int j = 0; j < Out; ++j) dst[(i * Out + j) * ds + q] = o[i][j] + add;
+  }
+}
+
 // Per-thread scratch that survives calls (fresh pages would fault on every call). Slot 0: a
 // block's work buffers; 1: packed weights; 2: weight-gradient accumulators.
 template <typename T>
@@ -423,34 +459,8 @@ void winograd_input_block(const Tiling<T>& tl, const T* in, int64_t block, const
         gather4<T>(plane + ih * tl.Win, tl.Win, 4 * tj - tl.pw, len, 6, d, B);
       }
     });
-    // Two passes, each vectorized over the block's tiles: B^T down the columns of every patch
-    // (in place in D), then B along its rows, the result stored to V.
-    T* v = s.V + c * B;
-#pragma GCC ivdep
-    for (int64_t q = 0; q < B; ++q) {
-      T col[6], o[6];
-#pragma GCC unroll 6
-      for (int b = 0; b < 6; ++b) {
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; ++a) col[a] = D[(a * 6 + b) * B + q];
-        bt6(col, o);
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; ++a) D[(a * 6 + b) * B + q] = o[a];
-      }
-    }
-    for (int a = 0; a < 6; ++a) {
-      const T* t = D + a * 6 * B;
-      T* v0 = v + (a * 6) * vstride;
-#pragma GCC ivdep
-      for (int64_t q = 0; q < B; ++q) {
-        T row[6], o[6];
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; ++b) row[b] = t[b * B + q];
-        bt6(row, o);
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; ++b) v0[b * vstride + q] = o[b];
-      }
-    }
+    // B^T down the columns of every patch (in place in D), then B along its rows, into V.
+    tile_transform<6, 6>(D, B, D, s.V + c * B, vstride, T(0), [](const T* d, T* o) { bt6(d, o); });
   }
 }
 
@@ -459,38 +469,10 @@ template <typename T>
 void winograd_output_block(const Tiling<T>& tl, int64_t block, const BlockScratch<T>& s, const T* bias, T* out) {
   constexpr int64_t B = kTileBlock<T>;
   const int64_t mstride = tl.Cout * B;
-  T* Y = s.D;  // 16 x B
+  T* Y = s.D;  // 24 x B: A^T M, then the 4x4 output tiles (first 16 rows)
   for (int64_t k = 0; k < tl.Cout; ++k) {
-    const T* m = s.P + k * B;
-    const T b0 = bias ? bias[k] : T(0);
-    // A^T down the columns (6 -> 4 rows, into Y's first 24 rows), then A along the rows.
-#pragma GCC ivdep
-    for (int64_t q = 0; q < B; ++q) {
-      T col[6], o[4];
-#pragma GCC unroll 6
-      for (int b = 0; b < 6; ++b) {
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; ++a) col[a] = m[(a * 6 + b) * mstride + q];
-        at6(col, o);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) Y[(i * 6 + b) * B + q] = o[i];
-      }
-    }
-#pragma GCC ivdep
-    for (int64_t q = 0; q < B; ++q) {
-      T row[4][6], o[4][4];
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; ++b) row[i][b] = Y[(i * 6 + b) * B + q];
-        at6(row[i], o[i]);
-      }
-      // (rows i*6+0..3 of Y are free again once read: each q only touches its own column)
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) Y[(i * 4 + j) * B + q] = o[i][j] + b0;
-    }
+    // A^T down the columns (6 -> 4 rows, into Y's first 24 rows), then along the rows, into Y.
+    tile_transform<6, 4>(s.P + k * B, mstride, Y, Y, B, bias ? bias[k] : T(0), [](const T* m, T* o) { at6(m, o); });
     tl.runs(block, [&](int64_t n, int64_t ti, int64_t tj, int64_t len, int64_t l) {
       T* plane = out + (n * tl.Cout + k) * tl.Ho * tl.Wo;
       const int64_t ow0 = 4 * tj, width = std::min(4 * len, tl.Wo - ow0);
@@ -551,26 +533,8 @@ void winograd_weight_grad(const Tiling<T>& tl, const T* x, const T* dy, T* gw) {
           gather4<T>(plane + (4 * ti + i) * tl.Wo, tl.Wo, 4 * tj, len, 4, d, B);
         }
       });
-      T* z = s.P + k * B;
-      // A down the columns (4 -> 6 rows), then A along the rows, into Z.
-#pragma GCC ivdep
-      for (int64_t q = 0; q < B; ++q) {
-        T col[4], o[6], t[6][4];
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-#pragma GCC unroll 4
-          for (int i = 0; i < 4; ++i) col[i] = D[(i * 4 + j) * B + q];
-          a4(col, o);
-#pragma GCC unroll 6
-          for (int r = 0; r < 6; ++r) t[r][j] = o[r];
-        }
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; ++r) {
-          a4(t[r], o);
-#pragma GCC unroll 6
-          for (int c2 = 0; c2 < 6; ++c2) z[(r * 6 + c2) * zstride + q] = o[c2];
-        }
-      }
+      // A down the columns (4 -> 6 rows, in place in D), then along the rows, into Z.
+      tile_transform<4, 6>(D, B, D, s.P + k * B, zstride, T(0), [](const T* a, T* o) { a4(a, o); });
     }
     for (int xi = 0; xi < 36; ++xi)
       gemm<T>(K, C, B, s.P + xi * zstride, B, 1, s.V + xi * C * B, 1, B, acc + xi * K * C, C,
