@@ -33,8 +33,7 @@ double ns_per_call(F&& f, int inner, int batches) {
     for (int i = 0; i < inner; ++i) f();
     t.push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - a).count() / inner);
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 }  // namespace bench

@@ -7,19 +7,27 @@
 
 namespace bench {
 
+// Wall time of one call of f, in milliseconds.
+template <typename F>
+double elapsed_ms(F&& f) {
+  auto a = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+}
+
+inline double median(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 // Median wall time of f in milliseconds over `reps` runs, after two warm-up runs.
 template <typename F>
 double median_ms(F&& f, int reps) {
   f();
   f();
   std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  for (int i = 0; i < reps; ++i) t.push_back(elapsed_ms(f));
+  return median(std::move(t));
 }
 
 // Median wall times (ms) of f and g over `reps` runs each, taken alternately (f, g, f, g, ...)
@@ -31,18 +39,11 @@ std::pair<double, double> median_ms_interleaved(F&& f, G&& g, int reps) {
   g();
   g();
   std::vector<double> tf, tg;
-  auto time = [](auto& fn) {
-    auto a = std::chrono::steady_clock::now();
-    fn();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
-  };
   for (int i = 0; i < reps; ++i) {
-    tf.push_back(time(f));
-    tg.push_back(time(g));
+    tf.push_back(elapsed_ms(f));
+    tg.push_back(elapsed_ms(g));
   }
-  std::sort(tf.begin(), tf.end());
-  std::sort(tg.begin(), tg.end());
-  return {tf[tf.size() / 2], tg[tg.size() / 2]};
+  return {median(std::move(tf)), median(std::move(tg))};
 }
 
 }  // namespace bench
