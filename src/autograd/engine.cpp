@@ -7,45 +7,61 @@
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "autograd/function.h"
+#include "core/tls.h"
 #include "nnkit/ops.h"
 
 namespace nnkit::autograd {
 
 namespace {
-std::atomic<uint64_t> next_sequence_nr{0};
+// Per thread, as PyTorch's sequence numbers are: the engine only uses them to order nodes that
+// are ready anyway, and an atomic counter would cost an atomic update per node.
+NNKIT_TLS thread_local uint64_t next_sequence_nr = 0;
 std::atomic<uint64_t> next_hook_key{1};
 
-// Accumulates into a leaf's .grad(). Holds the leaf; the leaf holds it only weakly.
+// Accumulates into a leaf's .grad(). The leaf's autograd state owns it for the leaf's whole
+// life (so an op on a leaf costs one reference-count update for its edge, not a new node);
+// it points back at the leaf without owning it, and ~AutogradMeta detaches it (under its
+// mutex, which apply() holds while it touches the leaf). A graph that outlives the leaf still
+// runs the leaf's hooks, as PyTorch's (which owns the leaf) does; the gradient itself goes
+// nowhere, since nobody can read it.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(IntrusivePtr<TensorImpl> leaf) : leaf_(std::move(leaf)) { set_num_outputs(1); }
+  AccumulateGrad(TensorImpl* leaf, AutogradMeta* meta) : leaf_(leaf), meta_(meta) { set_num_outputs(1); }
   std::string name() const override { return "AccumulateGrad"; }
   TensorList apply(TensorList&& grads) override {
-    Tensor g = std::move(grads[0]);
+    Tensor g = std::move(grads[0]);  // declared before the locks: may hold the leaf's last handle
     if (!g.defined()) return {};
-    auto& meta = leaf_->autograd_or_create();
-    if (meta.leaf_hooks) {
-      auto entries = meta.leaf_hooks->entries;  // a hook may remove itself
+    std::shared_ptr<TensorHookList> hooks;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      hooks = meta_ ? meta_->leaf_hooks : orphan_hooks_;
+    }
+    if (hooks) {  // user code: run without the lock
+      auto entries = hooks->entries;  // a hook may remove itself
       for (auto& e : entries) {
         Tensor r = e.fn(g);
         if (r.defined()) g = std::move(r);
       }
     }
-    Tensor leaf(leaf_);
-    NNKIT_CHECK(g.sizes() == leaf.sizes(), "[backward] gradient of shape ", g.sizes(),
-                " does not match the leaf's shape ", leaf.sizes());
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!meta_) return {};
+    AutogradMeta& meta = *meta_;
+    const Dtype dtype = leaf_->dtype();
+    NNKIT_CHECK(g.sizes() == leaf_->sizes(), "[backward] gradient of shape ", g.sizes(),
+                " does not match the leaf's shape ", leaf_->sizes());
     if (!meta.grad.defined()) {
       // Steal the incoming buffer when nobody else holds it; else copy, so .grad() never
       // aliases a tensor the user can see.
       if (!GradMode::is_enabled() && g.use_count() == 1 && g.impl()->storage().use_count() == 1 &&
-          g.is_contiguous() && !requires_grad(g) && g.dtype() == leaf.dtype())
+          g.is_contiguous() && !requires_grad(g) && g.dtype() == dtype)
         meta.grad = g;
       else if (GradMode::is_enabled())
-        meta.grad = g.to(leaf.dtype());
+        meta.grad = g.to(dtype);
       else
-        meta.grad = g.to(leaf.dtype()).detach().clone();
+        meta.grad = g.to(dtype).detach().clone();
     } else if (GradMode::is_enabled()) {
       meta.grad = meta.grad + g;  // create_graph: keep the graph of the sum
     } else {
@@ -53,14 +69,45 @@ class AccumulateGrad final : public Node {
     }
     return {};
   }
-  const IntrusivePtr<TensorImpl>& leaf() const { return leaf_; }
+  // Called by the leaf's ~AutogradMeta: from now on the leaf is gone; its hooks stay.
+  void detach(AutogradMeta& meta) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    leaf_ = nullptr;
+    meta_ = nullptr;
+    orphan_hooks_ = std::move(meta.leaf_hooks);
+  }
 
  private:
-  IntrusivePtr<TensorImpl> leaf_;
+  std::mutex mutex_;
+  TensorImpl* leaf_;
+  AutogradMeta* meta_;
+  std::shared_ptr<TensorHookList> orphan_hooks_;
 };
 }  // namespace
 
-Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+namespace {
+// The node the engine is running on this thread (see running_node); nested backward passes
+// (from a hook) save and restore it.
+NNKIT_TLS thread_local const std::shared_ptr<Node>* tl_running = nullptr;
+struct RunningGuard {
+  const std::shared_ptr<Node>* prev;
+  explicit RunningGuard(const std::shared_ptr<Node>& n) : prev(std::exchange(tl_running, &n)) {}
+  ~RunningGuard() { tl_running = prev; }
+  RunningGuard(const RunningGuard&) = delete;
+  RunningGuard& operator=(const RunningGuard&) = delete;
+};
+}  // namespace
+
+AutogradMeta::~AutogradMeta() {
+  if (grad_accumulator) static_cast<AccumulateGrad&>(*grad_accumulator).detach(*this);
+}
+
+std::shared_ptr<Node> running_node(const Node& self) {
+  if (tl_running && tl_running->get() == &self) return *tl_running;
+  return nullptr;
+}
+
+Node::Node() : sequence_nr_(next_sequence_nr++) {}
 Node::~Node() = default;
 
 RemovableHandle Node::add_tensor_hook(uint32_t output_nr, TensorHook hook) {
@@ -99,17 +146,13 @@ void Node::remove_retain_grad_hook(const void* owner) {
 Edge gradient_edge(const Tensor& t) {
   auto& meta = t.impl()->autograd_or_create();
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr};
-  std::shared_ptr<Node> acc = meta.grad_accumulator.lock();
-  if (!acc) {
-    acc = make_pooled<AccumulateGrad>(t.impl_ptr());
-    meta.grad_accumulator = acc;
-  }
-  return Edge{acc, 0};
+  if (!meta.grad_accumulator) meta.grad_accumulator = make_pooled<AccumulateGrad>(t.impl(), &meta);
+  return Edge{meta.grad_accumulator, 0};
 }
 
-void set_history(const Tensor& t, const std::shared_ptr<Node>& node, uint32_t output_nr, bool is_view) {
+void set_history(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr, bool is_view) {
   auto& meta = t.impl()->autograd_or_create();
-  meta.grad_fn = node;
+  meta.grad_fn = std::move(node);
   meta.output_nr = output_nr;
   meta.requires_grad = false;  // requires_grad() is derived from grad_fn for non-leaves
   meta.is_view = is_view;
@@ -254,6 +297,7 @@ TensorList run(const std::vector<Edge>& roots, TensorList root_grads, bool keep_
     TensorList input_grads;
     bool any = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
     if (any && !(capture_edges && is_accumulator)) {
+      RunningGuard running(node);
       input_grads = node->apply(std::move(grads));
       if (!keep_graph) node->release_variables();
     }

@@ -39,7 +39,7 @@ Edge gradient_edge(const Tensor& t);
 
 // Makes `t` an output of `node` (output_nr-th), giving it history. Marks it a view when
 // `is_view` (views of tensors with history refuse in-place ops).
-void set_history(const Tensor& t, const std::shared_ptr<Node>& node, uint32_t output_nr = 0, bool is_view = false);
+void set_history(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr = 0, bool is_view = false);
 
 // A tensor saved for backward. Inputs are kept as they are (so create_graph works); outputs
 // are kept as detached aliases that get their grad_fn back on unpack (no reference cycle).
@@ -61,6 +61,12 @@ class SavedTensor {
 };
 
 [[noreturn]] void throw_released(std::string_view node_name);
+
+// The owning pointer the engine holds for `self` while it runs `self` on this thread (what
+// shared_from_this would give; Node does not derive from enable_shared_from_this, whose weak
+// reference costs three atomic updates per node); null when `self` is applied outside the
+// engine. Backward functions pass it to SavedTensor::unpack.
+std::shared_ptr<Node> running_node(const Node& self);
 
 // A node whose backward is the callable `fn(Node& self, TensorList&& grad_outputs)`. The
 // callable (and everything it captured, i.e. the saved tensors) is destroyed on release.

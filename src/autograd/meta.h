@@ -12,6 +12,11 @@ struct AutogradMeta {
   static void* operator new(size_t bytes) { return RefCounted::operator new(bytes); }
   static void operator delete(void* p, size_t bytes) noexcept { RefCounted::operator delete(p, bytes); }
 
+  AutogradMeta() = default;
+  AutogradMeta(const AutogradMeta&) = delete;
+  AutogradMeta& operator=(const AutogradMeta&) = delete;
+  ~AutogradMeta();
+
   bool requires_grad = false;
   bool retains_grad = false;
   // Produced by a view op from a tensor with autograd history (in-place ops on such views are
@@ -20,7 +25,9 @@ struct AutogradMeta {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
   uint32_t output_nr = 0;
-  std::weak_ptr<Node> grad_accumulator;
+  // A leaf's gradient accumulator, made on first use and owned for the leaf's life (it does
+  // not own the leaf; the destructor detaches it).
+  std::shared_ptr<Node> grad_accumulator;
   // Hooks on a leaf's gradient, run by its AccumulateGrad node before accumulation.
   std::shared_ptr<TensorHookList> leaf_hooks;
 };

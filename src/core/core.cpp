@@ -213,7 +213,7 @@ void RefCounted::operator delete(void* p, size_t bytes) noexcept { cpu_free(p, r
 void cpu_empty_cache() { cpu_cache().release_all(); }
 
 IntrusivePtr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  IntrusivePtr<Storage> s(new Storage());
+  IntrusivePtr<Storage> s(new Storage(), IntrusivePtr<Storage>::Adopt{});
   s->nbytes_ = nbytes;
   s->device_ = device;
   if (device.is_cpu()) {
@@ -232,7 +232,7 @@ IntrusivePtr<Storage> Storage::allocate(size_t nbytes, Device device) {
 }
 
 IntrusivePtr<Storage> Storage::wrap(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter) {
-  IntrusivePtr<Storage> s(new Storage());
+  IntrusivePtr<Storage> s(new Storage(), IntrusivePtr<Storage>::Adopt{});
   s->data_ = data;
   s->nbytes_ = nbytes;
   s->device_ = device;

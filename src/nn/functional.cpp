@@ -75,7 +75,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
     auto node = make_node("ConvolutionBackward0", {&x, &w, &b},
                           [g, cg, gx, gw, gb, sx = SavedTensor(xc), sw = SavedTensor(wc)](autograd::Node& self,
                                                                                         TensorList&& grads) {
-                            auto me = self.shared_from_this();
+                            auto me = autograd::running_node(self);
                             Tensor xs = sx.unpack(me), ws = sw.unpack(me);
                             Tensor go = grads[0].detach().contiguous();
                             const TensorOptions opts{.dtype = xs.dtype(), .device = xs.device()};
@@ -94,7 +94,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
                             });
                             return TensorList{dx, dw, db};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -196,7 +196,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
       });
       return TensorList{gx};
     });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -264,7 +264,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
       });
       return TensorList{gx};
     });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -443,7 +443,7 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor
     Tensor w_saved = wc.defined() ? wc.clone() : Tensor();
     auto node = make_node("NativeBatchNormBackward0", {&x, &weight, &bias},
                           [=, sx = SavedTensor(xc)](autograd::Node& self, TensorList&& grads) {
-                            Tensor xs = sx.unpack(self.shared_from_this());
+                            Tensor xs = sx.unpack(autograd::running_node(self));
                             Tensor dy = grads[0].detach().contiguous();
                             nnkit::detail::check_same_device(xs, dy, "batch_norm_backward");
                             const TensorOptions o{.dtype = xs.dtype(), .device = xs.device()};
@@ -453,7 +453,7 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor
                             cuda_detail::batch_norm_backward(xs, dy, w_saved, save_mean, save_invstd, eps, dx, dw, db);
                             return TensorList{dx, dw, db};
                           });
-    set_history(y, node);
+    set_history(y, std::move(node));
   }
   return y;
 }
@@ -523,7 +523,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     auto node = make_node(
         "NativeBatchNormBackward0", {&x, &weight, &bias},
         [=, sx = SavedTensor(xc)](autograd::Node& self, TensorList&& grads) {
-          Tensor xs = sx.unpack(self.shared_from_this());
+          Tensor xs = sx.unpack(autograd::running_node(self));
           Tensor dy = grads[0].detach().contiguous();
           std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xmu(static_cast<size_t>(C));
           nnkit::detail::dispatch_float(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
@@ -560,7 +560,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
           if (gb) db = from_vector(sum_dy).to(xs.dtype());
           return TensorList{dx, dw, db};
         });
-    set_history(y, node);
+    set_history(y, std::move(node));
   }
   return y;
 }

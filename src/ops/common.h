@@ -36,6 +36,15 @@ decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
   return f.template operator()<double>();
 }
 
+// `t` when it already has dtype `d`, else its conversion, kept alive in `holder`. Kernels take
+// their operands this way instead of by a Tensor copy: every handle copy is two atomic
+// updates, a noticeable part of a tiny op.
+inline const Tensor& as_dtype(const Tensor& t, Dtype d, Tensor& holder) {
+  if (t.dtype() == d) return t;
+  holder = t.detach().to(d);
+  return holder;
+}
+
 // Wraps a possibly negative dimension index into [0, ndim).
 inline int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op) {
   int64_t n = ndim == 0 ? 1 : ndim;  // a 0-dim tensor accepts dim 0 and -1, as in PyTorch

@@ -61,7 +61,7 @@ Tensor Tensor::clone() const {
   detail::copy_kernel(out, *this);
   if (needs_grad(*this)) {
     auto node = make_node("CloneBackward0", {this}, [](autograd::Node&, TensorList&& g) { return std::move(g); });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -82,7 +82,7 @@ Tensor Tensor::to(Device device, Dtype dtype) const {
     auto node = make_node("ToCopyBackward0", {this}, [in_device, in_dtype](autograd::Node&, TensorList&& g) {
       return TensorList{g[0].to(in_device, in_dtype)};
     });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }

@@ -104,8 +104,9 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
   detail::check_same_device(a, b, name);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Dtype dtype = binary_result_type(a, b, op);
-  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
-  Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
+  Tensor converted_a, converted_b;
+  const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
+  const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
   if (out.is_cuda())
     cuda_detail::binary(out, ca, cb, op, alpha);
@@ -132,7 +133,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
       node = make_node("MulBackward0", {&a, &b},
                        [=, sva = SavedTensor(gb ? a : Tensor()), svb = SavedTensor(ga ? b : Tensor())](
                            autograd::Node& self, TensorList&& g) {
-                         auto me = self.shared_from_this();
+                         auto me = autograd::running_node(self);
                          return TensorList{ga ? to_input(g[0] * svb.unpack(me), sa, da) : Tensor(),
                                            gb ? to_input(g[0] * sva.unpack(me), sb, db) : Tensor()};
                        });
@@ -143,7 +144,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
       node = make_node("DivBackward0", {&a, &b},
                        [=, sva = SavedTensor(gb ? a : Tensor()), svb = SavedTensor(b)](autograd::Node& self,
                                                                                        TensorList&& g) {
-                         auto me = self.shared_from_this();
+                         auto me = autograd::running_node(self);
                          Tensor bb = svb.unpack(me);
                          Tensor ga_ = to_input(g[0] / bb, sa, da);
                          Tensor gb_ = gb ? to_input(-g[0] * sva.unpack(me) / (bb * bb), sb, db) : Tensor();
@@ -155,7 +156,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
       node = make_node("PowBackward1", {&a, &b},
                        [=, sva = SavedTensor(a), svb = SavedTensor(b), svo = SavedTensor(out, true)](
                            autograd::Node& self, TensorList&& g) {
-                         auto me = self.shared_from_this();
+                         auto me = autograd::running_node(self);
                          Tensor x = sva.unpack(me), y = svb.unpack(me);
                          // d/dx x^y = y x^(y-1) (0 where y == 0); d/dy x^y = x^y log x (0 where x == 0 and y >= 0)
                          Tensor gx = where(y == 0.0, 0.0, g[0] * y * pow(x, y - 1.0));
@@ -170,7 +171,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
       bool is_max = op == Bin::Max;
       node = make_node(is_max ? "MaximumBackward0" : "MinimumBackward0", {&a, &b},
                        [=, sva = SavedTensor(a), svb = SavedTensor(b)](autograd::Node& self, TensorList&& g) {
-                         auto me = self.shared_from_this();
+                         auto me = autograd::running_node(self);
                          Tensor x = sva.unpack(me), y = svb.unpack(me);
                          Tensor half = g[0] * 0.5;
                          Tensor x_wins = is_max ? x > y : x < y;
@@ -182,7 +183,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
       break;
     }
   }
-  set_history(out, node);
+  set_history(out, std::move(node));
   return out;
 }
 
@@ -194,7 +195,8 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   if ((op == ScalarOp::Div || op == ScalarOp::RDiv) && !is_floating_point(dtype)) dtype = kFloat32;
   if (op == ScalarOp::Pow && !is_floating_point(dtype) && s < 0)
     NNKIT_CHECK(false, "[pow] integers to negative integer powers are not allowed");
-  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
+  Tensor converted_a;
+  const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
   Tensor out = detail::empty_contig(a.sizes(), dtype, a.device());
   if (out.is_cuda()) {
     NNKIT_CHECK(dtype != kBool, "[", name, "] not implemented for bool tensors");
@@ -236,20 +238,20 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
     case ScalarOp::RDiv:
       node = make_node("DivBackward0", {&a}, [da, s, so = SavedTensor(out, true)](autograd::Node& self,
                                                                                   TensorList&& g) {
-        Tensor o = so.unpack(self.shared_from_this());
+        Tensor o = so.unpack(autograd::running_node(self));
         return TensorList{(-g[0] * o * o / s).to(da)};
       });
       break;
     case ScalarOp::Pow:
       node = make_node("PowBackward0", {&a}, [da, s, sa = SavedTensor(a)](autograd::Node& self, TensorList&& g) {
         if (s == 0) return TensorList{zeros_like(g[0], {.dtype = da})};
-        Tensor x = sa.unpack(self.shared_from_this());
+        Tensor x = sa.unpack(autograd::running_node(self));
         Tensor d = s == 2 ? x * 2.0 : (s == 1 ? ones_like(x) : pow(x, s - 1) * s);
         return TensorList{(g[0] * d).to(da)};
       });
       break;
   }
-  set_history(out, node);
+  set_history(out, std::move(node));
   return out;
 }
 
@@ -398,10 +400,10 @@ Tensor unary(const Tensor& x_in, Un op) {
   auto node = make_node(info.node, {&x},
                         [op, sx = SavedTensor(needs_x ? x : Tensor()), so = SavedTensor(needs_out ? out : Tensor(), true)](
                             autograd::Node& self, TensorList&& g) {
-                          auto me = self.shared_from_this();
+                          auto me = autograd::running_node(self);
                           return TensorList{unary_backward(op, g[0], sx.unpack(me), so.unpack(me))};
                         });
-  set_history(out, node);
+  set_history(out, std::move(node));
   return out;
 }
 
@@ -413,8 +415,10 @@ Tensor compare(const Tensor& a, const Tensor& b, Cmp op, const char* name) {
   detail::check_same_device(a, b, name);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Dtype dtype = promote_types(a.dtype(), b.dtype());
-  Tensor ca = a.dtype() == dtype ? a.detach() : a.detach().to(dtype);
-  Tensor cb = b.dtype() == dtype ? b.detach() : b.detach().to(dtype);
+  Tensor converted_a;
+  const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
+  Tensor converted_b;
+  const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, kBool, a.device());
   if (out.is_cuda()) {
     cuda_detail::compare(out, ca, cb, op);
@@ -552,8 +556,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   detail::check_same_device(a, b, "where");
   Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
   Dtype dtype = promote_types(a.dtype(), b.dtype());
-  Tensor ca = a.dtype() == dtype ? a : a.detach().to(dtype);
-  Tensor cb = b.dtype() == dtype ? b : b.detach().to(dtype);
+  Tensor converted_a;
+  const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
+  Tensor converted_b;
+  const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
   if (out.is_cuda()) cuda_detail::where(out, cond, ca, cb);
   else detail::dispatch_all(dtype, [&]<typename T>() {
@@ -565,7 +571,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   auto node = make_node("WhereBackward0", {&a, &b}, [=, c = cond.detach()](autograd::Node&, TensorList&& g) {
     return TensorList{to_input(where(c, g[0], 0.0), sa, da), to_input(where(c, 0.0, g[0]), sb, db)};
   });
-  set_history(out, node);
+  set_history(out, std::move(node));
   return out;
 }
 Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, wrap_scalar(a, b)); }
@@ -577,7 +583,8 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   Dtype dtype = x.dtype();
   if (!is_floating_point(dtype) && ((lo && *lo != double(int64_t(*lo))) || (hi && *hi != double(int64_t(*hi)))))
     dtype = kFloat32;
-  Tensor cx = x.dtype() == dtype ? x : x.detach().to(dtype);
+  Tensor converted_x;
+  const Tensor& cx = detail::as_dtype(x, dtype, converted_x);
   Tensor out = detail::empty_contig(x.sizes(), dtype, x.device());
   if (out.is_cuda()) {
     NNKIT_CHECK(dtype != kBool, "[clamp] not implemented for bool tensors");
@@ -589,13 +596,13 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   });
   if (!needs_grad(x)) return out;
   auto node = make_node("ClampBackward1", {&x}, [lo, hi, sx = SavedTensor(x)](autograd::Node& self, TensorList&& g) {
-    Tensor v = sx.unpack(self.shared_from_this());
+    Tensor v = sx.unpack(autograd::running_node(self));
     Tensor mask = ones_like(v, {.dtype = kBool});
     if (lo) mask = (mask.to(kInt64) + (v >= *lo).to(kInt64)) > 1.0;
     if (hi) mask = (mask.to(kInt64) + (v <= *hi).to(kInt64)) > 1.0;
     return TensorList{where(mask, g[0], 0.0)};
   });
-  set_history(out, node);
+  set_history(out, std::move(node));
   return out;
 }
 Tensor Tensor::clamp(std::optional<double> lo, std::optional<double> hi) const { return nnkit::clamp(*this, lo, hi); }

@@ -48,7 +48,7 @@ Tensor empty(const Shape& sizes, const TensorOptions& o) {
   int64_t n = sizes.numel();
   auto storage = Storage::allocate(size_t(n) * element_size(dtype), o.device.value_or(Device::cpu()));
   Tensor t(make_intrusive<TensorImpl>(std::move(storage), sizes, contiguous_strides(sizes), 0, dtype));
-  return finish(t, o);
+  return finish(std::move(t), o);
 }
 
 Tensor full(const Shape& sizes, double value, const TensorOptions& o) {
@@ -56,7 +56,7 @@ Tensor full(const Shape& sizes, double value, const TensorOptions& o) {
   no_grad.requires_grad = false;
   Tensor t = empty(sizes, no_grad);
   t.fill_(value);
-  return finish(t, o);
+  return finish(std::move(t), o);
 }
 Tensor zeros(const Shape& sizes, const TensorOptions& o) { return full(sizes, 0.0, o); }
 Tensor ones(const Shape& sizes, const TensorOptions& o) { return full(sizes, 1.0, o); }
@@ -147,7 +147,7 @@ Tensor device_random(const Shape& sizes, const TensorOptions& o, std::string_vie
     cuda_detail::fill_normal(t, r.seed, r.offset);
   else
     cuda_detail::fill_uniform(t, r.seed, r.offset);
-  return finish(t, o);
+  return finish(std::move(t), o);
 }
 }  // namespace
 

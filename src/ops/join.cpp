@@ -50,7 +50,7 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
       }
       return res;
     });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }

@@ -71,11 +71,11 @@ Tensor mm(const Tensor& a, const Tensor& b) {
     auto node = make_node("MmBackward0", {&a, &b},
                           [=, sa = SavedTensor(gb ? a : Tensor()), sb = SavedTensor(ga ? b : Tensor())](
                               autograd::Node& self, TensorList&& g) {
-                            auto me = self.shared_from_this();
+                            auto me = autograd::running_node(self);
                             return TensorList{ga ? mm(g[0], sb.unpack(me).t()) : Tensor(),
                                               gb ? mm(sa.unpack(me).t(), g[0]) : Tensor()};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -104,11 +104,11 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
     auto node = make_node("BmmBackward0", {&a, &b},
                           [=, sa = SavedTensor(gb ? a : Tensor()), sb = SavedTensor(ga ? b : Tensor())](
                               autograd::Node& self, TensorList&& g) {
-                            auto me = self.shared_from_this();
+                            auto me = autograd::running_node(self);
                             return TensorList{ga ? bmm(g[0], sb.unpack(me).transpose(1, 2)) : Tensor(),
                                               gb ? bmm(sa.unpack(me).transpose(1, 2), g[0]) : Tensor()};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }

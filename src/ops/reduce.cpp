@@ -191,7 +191,7 @@ Tensor sum_impl(const Tensor& x, const Shape& dims_in, bool keepdim, bool mean) 
       Tensor r = expand_back(g[0], keep, in);
       return TensorList{scale == 1.0 ? r : r * scale};
     });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -242,14 +242,14 @@ Tensor var_impl(const Tensor& x, const Shape& dims_in, double correction, bool k
     double denom = std::max(0.0, double(L.red_numel) - correction);
     auto node = make_node(take_sqrt ? "StdBackward0" : "VarBackward0", {&x},
                           [=, sx = SavedTensor(x), so = SavedTensor(out, true)](autograd::Node& self, TensorList&& g) {
-                            auto me = self.shared_from_this();
+                            auto me = autograd::running_node(self);
                             Tensor v = sx.unpack(me);
                             Tensor centered = v - v.mean(dims, true);
                             Tensor gg = g[0].reshape(keep);
                             if (take_sqrt) return TensorList{gg * centered / (so.unpack(me).reshape(keep) * denom)};
                             return TensorList{gg * centered * (2.0 / denom)};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -304,13 +304,13 @@ Tensor extreme_all_dims(const Tensor& x, const Shape& dims_in, bool keepdim, boo
     const char* node_name = all ? (is_max ? "MaxBackward1" : "MinBackward1") : (is_max ? "AmaxBackward0" : "AminBackward0");
     auto node = make_node(node_name, {&x},
                           [=, sx = SavedTensor(x), so = SavedTensor(out, true)](autograd::Node& self, TensorList&& g) {
-                            auto me = self.shared_from_this();
+                            auto me = autograd::running_node(self);
                             // Ties share the gradient evenly, as in PyTorch.
                             Tensor mask = (sx.unpack(me) == so.unpack(me).reshape(keep)).to(g[0].dtype());
                             Tensor count = mask.sum(dims, true);
                             return TensorList{g[0].reshape(keep) * mask / count};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }
@@ -347,7 +347,7 @@ std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdi
                             Tensor pos = arange(in[size_t(d)]).view(pos_shape);
                             return TensorList{where(pos == ii, gi, 0.0).expand(in).contiguous()};
                           });
-    set_history(values, node);
+    set_history(values, std::move(node));
   }
   return {values, indices};
 }

@@ -58,11 +58,11 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   if (needs_grad(x)) {
     auto node = make_node(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {&x},
                           [d, log, so = SavedTensor(out, true)](autograd::Node& self, TensorList&& g) {
-                            Tensor y = so.unpack(self.shared_from_this());
+                            Tensor y = so.unpack(autograd::running_node(self));
                             if (log) return TensorList{g[0] - y.exp() * g[0].sum(d, true)};
                             return TensorList{y * (g[0] - (g[0] * y).sum(d, true))};
                           });
-    set_history(out, node);
+    set_history(out, std::move(node));
   }
   return out;
 }

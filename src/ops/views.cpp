@@ -25,7 +25,7 @@ void view_history(const Tensor& out, const Tensor& self, std::string_view name, 
   auto node = make_node(name, {&self}, [backward = std::move(backward)](autograd::Node&, TensorList&& g) {
     return TensorList{backward(g[0])};
   });
-  set_history(out, node, 0, /*is_view=*/true);
+  set_history(out, std::move(node), 0, /*is_view=*/true);
 }
 
 Shape infer_size(const Shape& shape, int64_t numel, std::string_view op) {
@@ -167,7 +167,7 @@ Tensor slice_backward(const Tensor& grad, const Shape& in_sizes, int64_t dim, in
     auto node = make_node("SliceBackwardBackward0", {&grad}, [dim, start, end, step](autograd::Node&, TensorList&& g) {
       return TensorList{g[0].slice(dim, start, end, step)};
     });
-    set_history(result, node);
+    set_history(result, std::move(node));
   }
   return result;
 }

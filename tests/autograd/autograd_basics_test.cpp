@@ -198,3 +198,40 @@ TEST(AutogradBasics, RootGradientDtypeIsConverted) {
   EXPECT_NE(error_of([&] { z.backward(ones({3}, {.dtype = kInt64})); }).find("gradient must be floating point"),
             std::string::npos);
 }
+
+// A leaf's gradient accumulator lives as long as the leaf and does not own it: a graph that
+// outlives a leaf still runs the leaf's hooks (as PyTorch's, which owns the leaf, does), and
+// the other leaves still get their gradients.
+TEST(AutogradBasics, AGraphMayOutliveItsLeaves) {
+  Tensor keep = randn({3}, {.dtype = kFloat64, .requires_grad = true});
+  Tensor y, w_values, hook_saw;
+  {
+    Tensor w = randn({3}, {.dtype = kFloat64, .requires_grad = true});
+    w_values = w.detach().clone();
+    RemovableHandle h = w.register_hook([&](const Tensor& g) { hook_saw = g.clone(); });
+    y = (w * keep).sum();
+    (void)h;
+  }  // the only handle to w is gone; y's graph still points at w's accumulator
+  y.backward();
+  EXPECT_TRUE(keep.grad().allclose(w_values));
+  ASSERT_TRUE(hook_saw.defined());
+  EXPECT_TRUE(hook_saw.allclose(keep.detach()));
+  // The same leaf used by several graphs accumulates through one node.
+  Tensor a = keep * 2.0, b = keep * 3.0;
+  ASSERT_EQ(a.grad_fn()->next_edges().size(), 1u);
+  EXPECT_EQ(a.grad_fn()->next_edges()[0].fn, b.grad_fn()->next_edges()[0].fn);
+}
+
+// Backward passes on several threads into one shared leaf: accumulation is serialized.
+TEST(AutogradBasics, ConcurrentBackwardIntoASharedLeaf) {
+  Tensor x = randn({64}, {.dtype = kFloat64, .requires_grad = true});
+  constexpr int kThreads = 4, kIters = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&x, t] {
+      for (int i = 0; i < kIters; ++i) (x * double(t + 1)).sum().backward();
+    });
+  for (auto& th : threads) th.join();
+  // sum over t of (t + 1) * kIters = (1 + 2 + 3 + 4) * 200
+  EXPECT_TRUE(x.grad().equal(full({64}, 10.0 * kIters, {.dtype = kFloat64})));
+}

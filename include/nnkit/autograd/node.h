@@ -47,7 +47,7 @@ struct TensorHookList {
   std::vector<Entry> entries;
 };
 
-class Node : public std::enable_shared_from_this<Node> {
+class Node {
  public:
   Node();
   virtual ~Node();
