@@ -16,8 +16,11 @@ namespace {
 using bench::set_threads;
 double ns_per_call(const std::function<void()>& f, int inner) { return bench::ns_per_call(f, inner, 7); }
 
-void row(const char* name, double nk, double th, const char* unit = "ns") {
-  std::printf("| %s | %.0f %s | %.0f %s | %.2f |\n", name, nk, unit, th, unit, nk / th);
+// One table row: nnkit's and LibTorch's batches alternate (11 of each), medians compared.
+template <typename F, typename G>
+void row(const char* name, F&& nk, G&& th, int inner) {
+  auto [a, b] = bench::ns_per_call_interleaved(nk, th, inner, 11);
+  std::printf("| %s | %.0f ns | %.0f ns | %.2f |\n", name, a, b, a / b);
 }
 }  // namespace
 
@@ -35,18 +38,19 @@ int main(int argc, char** argv) {
   nnkit::Tensor gm = nnkit::randn({16, 16}, {.requires_grad = true}), gm2 = nnkit::randn({16, 16}, {.requires_grad = true});
   torch::Tensor tgm = torch::randn({16, 16}, torch::requires_grad()), tgm2 = torch::randn({16, 16}, torch::requires_grad());
 
-  std::printf("Tiny-op overhead (16 elements, 16x16 matmul), %d thread(s), median of 7 x %d calls\n\n", threads, N);
+  std::printf("Tiny-op overhead (16 elements, 16x16 matmul), %d thread(s), medians of 11 batches of %d calls,\n"
+              "nnkit and LibTorch batches alternating\n\n",
+              threads, N);
   std::printf("| op | nnkit | LibTorch | ratio nnkit/LibTorch |\n|---|---|---|---|\n");
-  row("add, no grad", ns_per_call([&] { nnkit::Tensor c = a + b; }, N), ns_per_call([&] { torch::Tensor c = ta + tb; }, N));
-  row("mul, no grad", ns_per_call([&] { nnkit::Tensor c = a * b; }, N), ns_per_call([&] { torch::Tensor c = ta * tb; }, N));
-  row("matmul 16x16, no grad", ns_per_call([&] { nnkit::Tensor c = m.matmul(m2); }, N),
-      ns_per_call([&] { torch::Tensor c = tm.matmul(tm2); }, N));
-  row("add, inputs require grad", ns_per_call([&] { nnkit::Tensor c = ga + gb; }, N),
-      ns_per_call([&] { torch::Tensor c = tga + tgb; }, N));
-  row("mul, inputs require grad", ns_per_call([&] { nnkit::Tensor c = ga * gb; }, N),
-      ns_per_call([&] { torch::Tensor c = tga * tgb; }, N));
-  row("matmul 16x16 fwd+bwd", ns_per_call([&] { gm.matmul(gm2).sum().backward(); }, N / 4),
-      ns_per_call([&] { tgm.matmul(tgm2).sum().backward(); }, N / 4));
+  row("add, no grad", [&] { nnkit::Tensor c = a + b; }, [&] { torch::Tensor c = ta + tb; }, N);
+  row("mul, no grad", [&] { nnkit::Tensor c = a * b; }, [&] { torch::Tensor c = ta * tb; }, N);
+  row("matmul 16x16, no grad", [&] { nnkit::Tensor c = m.matmul(m2); }, [&] { torch::Tensor c = tm.matmul(tm2); }, N);
+  row("add, inputs require grad", [&] { nnkit::Tensor c = ga + gb; }, [&] { torch::Tensor c = tga + tgb; }, N);
+  row("mul, inputs require grad", [&] { nnkit::Tensor c = ga * gb; }, [&] { torch::Tensor c = tga * tgb; }, N);
+  row("matmul 16x16, inputs require grad", [&] { nnkit::Tensor c = gm.matmul(gm2); },
+      [&] { torch::Tensor c = tgm.matmul(tgm2); }, N);
+  row("matmul 16x16 fwd+bwd", [&] { gm.matmul(gm2).sum().backward(); }, [&] { tgm.matmul(tgm2).sum().backward(); },
+      N / 4);
 
   // Large GEMM throughput, single-threaded and on two threads (this project's CI machines have
   // two cores).

@@ -608,21 +608,41 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
 Tensor Tensor::clamp(std::optional<double> lo, std::optional<double> hi) const { return nnkit::clamp(*this, lo, hi); }
 
 // ---- in-place forms ----
+namespace {
+// self = self (op) other straight into self's memory, when that is safe and simple: CPU,
+// contiguous self (no element written twice), other of the same dtype, and other either not
+// sharing self's storage or being exactly self's elements. Otherwise (false) the caller
+// computes out of place and copies. This is gradient accumulation and every optimizer step.
+bool binary_into_self(const Tensor& self, const Tensor& other, Bin op, double alpha) {
+  if (!self.is_cpu() || !other.is_cpu() || !self.is_contiguous() || self.dtype() != other.dtype() ||
+      binary_result_type(self, other, op) != self.dtype())
+    return false;
+  if (other.is_alias_of(self) && !(other.raw_data() == self.raw_data() && other.sizes() == self.sizes() &&
+                                   other.strides() == self.strides()))
+    return false;
+  detail::dispatch_numeric(self.dtype(), bin_name(op), [&]<typename T>() { binary_kernel<T>(self, self, other, op, alpha); });
+  return true;
+}
+template <typename Compute>
+Tensor& binary_inplace(Tensor& self, const Tensor& o, Bin op, double alpha, const char* name, Compute compute) {
+  return inplace(self, &o, name, compute, [&] {
+    if (!binary_into_self(self, o, op, alpha))
+      detail::copy_kernel(self, binary(self.detach(), o.detach(), op, alpha));
+  });
+}
+}  // namespace
+
 Tensor& Tensor::add_(const Tensor& o, double alpha) {
-  return inplace(*this, &o, "add_", [&](const Tensor& s) { return nnkit::add(s, o, alpha); },
-                 [&] { detail::copy_kernel(*this, nnkit::add(this->detach(), o.detach(), alpha)); });
+  return binary_inplace(*this, o, Bin::Add, alpha, "add_", [&](const Tensor& s) { return nnkit::add(s, o, alpha); });
 }
 Tensor& Tensor::sub_(const Tensor& o, double alpha) {
-  return inplace(*this, &o, "sub_", [&](const Tensor& s) { return nnkit::sub(s, o, alpha); },
-                 [&] { detail::copy_kernel(*this, nnkit::sub(this->detach(), o.detach(), alpha)); });
+  return binary_inplace(*this, o, Bin::Sub, alpha, "sub_", [&](const Tensor& s) { return nnkit::sub(s, o, alpha); });
 }
 Tensor& Tensor::mul_(const Tensor& o) {
-  return inplace(*this, &o, "mul_", [&](const Tensor& s) { return nnkit::mul(s, o); },
-                 [&] { detail::copy_kernel(*this, nnkit::mul(this->detach(), o.detach())); });
+  return binary_inplace(*this, o, Bin::Mul, 1, "mul_", [&](const Tensor& s) { return nnkit::mul(s, o); });
 }
 Tensor& Tensor::div_(const Tensor& o) {
-  return inplace(*this, &o, "div_", [&](const Tensor& s) { return nnkit::div(s, o); },
-                 [&] { detail::copy_kernel(*this, nnkit::div(this->detach(), o.detach())); });
+  return binary_inplace(*this, o, Bin::Div, 1, "div_", [&](const Tensor& s) { return nnkit::div(s, o); });
 }
 
 namespace {

@@ -41,12 +41,19 @@ std::pair<int64_t, int64_t> mat_strides(const Tensor& m) {
 }
 
 void mm_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  if (out.is_cpu() && M * N * K <= cpu::kSmallGemm) {  // any strides: no copies, no handle copies
+    detail::dispatch_numeric(out.dtype(), "mm", [&]<typename T>() {
+      cpu::gemm<T>(M, N, K, a.data_ptr<T>(), a.stride(0), a.stride(1), b.data_ptr<T>(), b.stride(0), b.stride(1),
+                   out.data_ptr<T>(), N);
+    });
+    return;
+  }
   Tensor A = gemm_ready(a), B = gemm_ready(b);
   if (out.is_cuda()) {
     cuda_detail::gemm(out, A, B);
     return;
   }
-  int64_t M = A.size(0), K = A.size(1), N = B.size(1);
   // (plain variables, not structured bindings: clang < 16 cannot capture those in a lambda)
   const auto a_st = mat_strides(A), b_st = mat_strides(B);
   const int64_t a_rs = a_st.first, a_cs = a_st.second, b_rs = b_st.first, b_cs = b_st.second;

@@ -171,21 +171,43 @@ TEST(TensorBasics, MatmulForms) {
   EXPECT_EQ(error_of([] { randn({2, 3}).matmul(randn({4, 5})); }), "[matmul] shapes [2, 3] and [4, 5] cannot be multiplied");
 }
 
-// The CPU GEMM has three regimes: a register-tiled loop for small products, and the packed,
-// blocked kernel whose tiles, K steps (KC = 512) and B panels (NC = 2048) have edges. Shapes
-// here cross every edge, with transposed (column-major) and sliced operands, in float32 and
-// float64, against a float64 reference loop.
+// The CPU GEMM has three regimes: a register-tiled loop for small products (reading A in place
+// when it is row- or column-major, copying it otherwise; packing B unless row-major), and the
+// packed, blocked kernel whose tiles, K steps (KC = 512) and B panels (NC = 2048) have edges.
+// Shapes here cross every edge, with row-major, transposed, sliced (no unit stride) and
+// broadcast (stride 0) operands, in float32 and float64, against a float64 reference loop.
+namespace {
+enum Layout { kRowMajor, kTransposed, kSliced, kBroadcast };
+Tensor operand(int64_t rows, int64_t cols, Layout l, Dtype dt) {
+  switch (l) {
+    case kRowMajor: return randn({rows, cols}, {.dtype = dt});
+    case kTransposed: return randn({cols, rows + 2}, {.dtype = dt}).narrow(1, 1, rows).t();
+    case kSliced: return randn({2 * rows, 2 * cols}, {.dtype = dt}).slice(0, 0, std::nullopt, 2).slice(1, 1, std::nullopt, 2);
+    case kBroadcast: return randn({1, cols}, {.dtype = dt}).expand({rows, cols});
+  }
+  return {};
+}
+}  // namespace
+
 TEST(TensorBasics, MatmulEveryKernelRegimeMatchesReference) {
   manual_seed(33);
   struct Case {
     int64_t m, k, n;
-    bool ta, tb;
+    Layout la, lb;
   };
-  for (Case c : {Case{3, 5, 7, false, false}, Case{17, 33, 9, true, false}, Case{40, 40, 40, false, true},
-                 Case{67, 1100, 45, false, false}, Case{129, 70, 2100, true, true}, Case{8, 600, 33, false, true}}) {
+  std::vector<Case> cases = {Case{3, 5, 7, kRowMajor, kRowMajor},       Case{17, 33, 9, kTransposed, kRowMajor},
+                             Case{40, 40, 40, kRowMajor, kTransposed},  Case{67, 1100, 45, kRowMajor, kRowMajor},
+                             Case{129, 70, 2100, kTransposed, kTransposed}, Case{8, 600, 33, kRowMajor, kTransposed},
+                             Case{50, 30, 70, kSliced, kBroadcast}};
+  // Small products: every A layout with every B layout, row counts that use each row-tile
+  // height (16, 8, 4, 1) and column counts around one vector.
+  for (int64_t m : {1, 7, 16, 29})
+    for (int la = 0; la < 4; ++la)
+      for (int lb = 0; lb < 4; ++lb) cases.push_back(Case{m, m == 29 ? 37 : 16, m == 7 ? 19 : 16, Layout(la), Layout(lb)});
+  for (Case c : cases) {
     for (Dtype dt : {kFloat32, kFloat64}) {
-      Tensor a = c.ta ? randn({c.k, c.m}, {.dtype = dt}).t() : randn({c.m, c.k}, {.dtype = dt});
-      Tensor b = c.tb ? randn({c.n, c.k + 2}, {.dtype = dt}).narrow(1, 1, c.k).t() : randn({c.k, c.n}, {.dtype = dt});
+      Tensor a = operand(c.m, c.k, c.la, dt);
+      Tensor b = operand(c.k, c.n, c.lb, dt);
       Tensor out = a.mm(b);
       auto av = a.contiguous().to(kFloat64).to_vector<double>(), bv = b.contiguous().to(kFloat64).to_vector<double>();
       auto ov = out.to(kFloat64).to_vector<double>();
@@ -199,7 +221,8 @@ TEST(TensorBasics, MatmulEveryKernelRegimeMatchesReference) {
           }
           worst = std::max(worst, std::abs(ov[size_t(i * c.n + j)] - r) / (mag + 1e-30));
         }
-      EXPECT_LT(worst, dt == kFloat32 ? 1e-5 : 1e-13) << c.m << "x" << c.k << "x" << c.n << " " << dt;
+      EXPECT_LT(worst, dt == kFloat32 ? 1e-5 : 1e-13)
+          << c.m << "x" << c.k << "x" << c.n << " layouts " << c.la << "," << c.lb << " " << dt;
     }
   }
 }
