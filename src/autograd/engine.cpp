@@ -5,8 +5,6 @@
 #include <atomic>
 #include <mutex>
 #include <queue>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "autograd/function.h"
