@@ -312,10 +312,11 @@ TensorList run(const std::vector<Edge>& roots, TensorList root_grads, bool keep_
     if (roots[i].fn) add_grad(table[table.find(roots[i].fn.get())], roots[i].input_nr, std::move(root_grads[i]));
   for (auto& e : roots) {
     if (!e.fn) continue;
-    NodeState& st = table[table.find(e.fn.get())];
+    const int32_t idx = table.find(e.fn.get());
+    NodeState& st = table[idx];
     if (st.deps == 0) {
       st.deps = -1;  // queued once
-      ready.emplace(st.node->sequence_nr(), table.find(e.fn.get()));
+      ready.emplace(st.node->sequence_nr(), idx);
     }
   }
 
