@@ -129,16 +129,6 @@ void launch(const char* op, const Tensor& out, std::initializer_list<const Tenso
   check_launch(op);
 }
 
-// ---- dtype dispatch (a macro: device lambdas cannot live inside generic lambdas) ----
-#define NNKIT_CUDA_DISPATCH(dtype, op, T, ...)                                          \
-  switch (dtype) {                                                                      \
-    case Dtype::Float32: { using T = float; __VA_ARGS__; } break;                       \
-    case Dtype::Float64: { using T = double; __VA_ARGS__; } break;                      \
-    case Dtype::Int64: { using T = int64_t; __VA_ARGS__; } break;                       \
-    case Dtype::Bool: { using T = bool; __VA_ARGS__; } break;                           \
-    default: detail::throw_error(detail::concat("[", op, "] unsupported dtype"));       \
-  }
-
 // Scalar rules shared with the CPU kernels (src/ops/scalar_math.h).
 using detail::max_value;
 using detail::min_value;
@@ -168,43 +158,15 @@ void binary_typed(const Tensor& out, const Tensor& a, const Tensor& b, Bin op, d
 
 template <typename T>
 void unary_typed(const Tensor& out, const Tensor& x, Un op) {
-  const char* name = "unary";
-  auto k = [&](auto f) { launch<T, T>(name, out, {&x}, f); };
+  // One kernel per row of src/ops/unary_ops.h (the CPU kernels come from the same rows).
   switch (op) {
-    case Un::Neg: k([] __device__(T v) { return T(-v); }); return;
-    case Un::Abs: k([] __device__(T v) { return v < T(0) ? T(-v) : v; }); return;
-    case Un::Square: k([] __device__(T v) { return T(v * v); }); return;
-    case Un::Relu: k([] __device__(T v) { return v > T(0) ? v : (v != v ? v : T(0)); }); return;
-    case Un::Sign: k([] __device__(T v) { return T((T(0) < v) - (v < T(0))); }); return;
-    default: break;
-  }
-  if constexpr (std::is_floating_point_v<T>) {
-    switch (op) {
-      case Un::Exp: k([] __device__(T v) { return T(nnkit_dmath::exp(v)); }); break;
-      case Un::Log: k([] __device__(T v) { return T(nnkit_dmath::log(v)); }); break;
-      case Un::Log1p: k([] __device__(T v) { return T(nnkit_dmath::log1p(v)); }); break;
-      case Un::Expm1: k([] __device__(T v) { return T(nnkit_dmath::expm1(v)); }); break;
-      case Un::Sqrt: k([] __device__(T v) { return T(nnkit_dmath::sqrt(v)); }); break;
-      case Un::Rsqrt: k([] __device__(T v) { return T(T(1) / nnkit_dmath::sqrt(v)); }); break;
-      case Un::Sin: k([] __device__(T v) { return T(nnkit_dmath::sin(v)); }); break;
-      case Un::Cos: k([] __device__(T v) { return T(nnkit_dmath::cos(v)); }); break;
-      case Un::Tanh: k([] __device__(T v) { return T(nnkit_dmath::tanh(v)); }); break;
-      case Un::Sigmoid: k([] __device__(T v) { return T(T(1) / (T(1) + nnkit_dmath::exp(-v))); }); break;
-      case Un::Gelu:
-        k([] __device__(T v) { return T(v * T(0.5) * (T(1) + nnkit_dmath::erf(v * T(0.70710678118654752440)))); });
-        break;
-      case Un::GeluTanh:
-        k([] __device__(T v) {
-          const T kBeta = T(0.7978845608028654);  // sqrt(2/pi)
-          const T kKappa = T(0.044715);
-          T inner = kBeta * (v + kKappa * v * v * v);
-          return T(T(0.5) * v * (T(1) + nnkit_dmath::tanh(inner)));
-        });
-        break;
-      case Un::Erf: k([] __device__(T v) { return T(nnkit_dmath::erf(v)); }); break;
-      case Un::Recip: k([] __device__(T v) { return T(T(1) / v); }); break;
-      default: break;
-    }
+#define NNKIT_UN_KERNEL_(E, fn, api, node, dt, sv, value, grad)                                   \
+  case Un::E:                                                                                      \
+    if constexpr (detail::UnDtypes::dt == detail::UnDtypes::Any || std::is_floating_point_v<T>)                                 \
+      launch<T, T>(#fn, out, {&x}, [] __device__(T v) { return T(value); });                       \
+    break;
+    NNKIT_UNARY_OPS(NNKIT_UN_KERNEL_)
+#undef NNKIT_UN_KERNEL_
   }
 }
 
@@ -240,10 +202,9 @@ void memcpy_between(void* dst, Device dd, const void* src, Device sd, size_t byt
   }
 }
 
-template <typename S>
-void convert_from(const Tensor& dst, const Tensor& src) {
-  NNKIT_CUDA_DISPATCH(dst.dtype(), "copy_", D,
-                      launch<D, S>("copy_", dst, {&src}, [] __device__(S v) { return static_cast<D>(v); }));
+template <typename D, typename S>
+void convert(const Tensor& dst, const Tensor& src) {
+  launch<D, S>("copy_", dst, {&src}, [] __device__(S v) { return static_cast<D>(v); });
 }
 
 bool dense_same(const Tensor& a, const Tensor& b) {
@@ -256,7 +217,9 @@ void device_copy(const Tensor& dst, const Tensor& src) {
     memcpy_between(dst.raw_data(), dst.device(), src.raw_data(), src.device(), dst.nbytes());
     return;
   }
-  NNKIT_CUDA_DISPATCH(src.dtype(), "copy_", S, convert_from<S>(dst, src));
+  detail::dispatch<detail::kAllTypes>(src.dtype(), "copy_", [&]<typename S>() {
+    detail::dispatch<detail::kAllTypes>(dst.dtype(), "copy_", [&]<typename D>() { convert<D, S>(dst, src); });
+  });
 }
 
 }  // namespace
@@ -349,31 +312,27 @@ void fill_typed(const Tensor& out, double value) {
   launch<T, T>("fill_", out, {&out}, [v] __device__(T) { return v; });
 }
 
-void no_bool(const char* op) { detail::throw_error(detail::concat("[", op, "] not implemented for bool tensors")); }
 
 }  // namespace
 
 void binary(const Tensor& out, const Tensor& a, const Tensor& b, Bin op, double alpha) {
-  if (out.dtype() == kBool) no_bool("binary");
-  NNKIT_CUDA_DISPATCH(out.dtype(), "binary", T, if constexpr (!std::is_same_v<T, bool>) binary_typed<T>(out, a, b, op, alpha));
+  detail::dispatch<detail::kNumericTypes>(out.dtype(), "binary", [&]<typename T>() { binary_typed<T>(out, a, b, op, alpha); });
 }
 
 void scalar(const Tensor& out, const Tensor& a, ScalarOp op, double s) {
-  if (out.dtype() == kBool) no_bool("scalar");
-  NNKIT_CUDA_DISPATCH(out.dtype(), "scalar", T, if constexpr (!std::is_same_v<T, bool>) scalar_typed<T>(out, a, op, s));
+  detail::dispatch<detail::kNumericTypes>(out.dtype(), "scalar", [&]<typename T>() { scalar_typed<T>(out, a, op, s); });
 }
 
 void unary(const Tensor& out, const Tensor& x, Un op) {
-  if (out.dtype() == kBool) no_bool("unary");
-  NNKIT_CUDA_DISPATCH(out.dtype(), "unary", T, if constexpr (!std::is_same_v<T, bool>) unary_typed<T>(out, x, op));
+  detail::dispatch<detail::kNumericTypes>(out.dtype(), "unary", [&]<typename T>() { unary_typed<T>(out, x, op); });
 }
 
 void compare(const Tensor& out, const Tensor& a, const Tensor& b, Cmp op) {
-  NNKIT_CUDA_DISPATCH(a.dtype(), "compare", T, compare_typed<T>(out, a, b, op));
+  detail::dispatch<detail::kAllTypes>(a.dtype(), "compare", [&]<typename T>() { compare_typed<T>(out, a, b, op); });
 }
 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  NNKIT_CUDA_DISPATCH(out.dtype(), "where", T, where_typed<T>(out, cond, a, b));
+  detail::dispatch<detail::kAllTypes>(out.dtype(), "where", [&]<typename T>() { where_typed<T>(out, cond, a, b); });
 }
 
 void fill(const Tensor& out, double value) {
@@ -383,13 +342,12 @@ void fill(const Tensor& out, double value) {
     NNKIT_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), current_stream(dev)), "fill_");
     return;
   }
-  NNKIT_CUDA_DISPATCH(out.dtype(), "fill_", T, fill_typed<T>(out, value));
+  detail::dispatch<detail::kAllTypes>(out.dtype(), "fill_", [&]<typename T>() { fill_typed<T>(out, value); });
 }
 
 void clamp(const Tensor& out, const Tensor& x, bool has_lo, double lo, bool has_hi, double hi) {
-  if (out.dtype() == kBool) no_bool("clamp");
-  NNKIT_CUDA_DISPATCH(out.dtype(), "clamp", T,
-                      if constexpr (!std::is_same_v<T, bool>) clamp_typed<T>(out, x, has_lo, lo, has_hi, hi));
+  detail::dispatch<detail::kNumericTypes>(out.dtype(), "clamp",
+                                          [&]<typename T>() { clamp_typed<T>(out, x, has_lo, lo, has_hi, hi); });
 }
 
 }  // namespace nnkit::cuda_detail

@@ -20,28 +20,10 @@ constexpr int kThreads = 256;
   for (int64_t i = int64_t(blockIdx.x) * int64_t(blockDim.x) + int64_t(threadIdx.x); \
        i < (n); i += int64_t(blockDim.x) * int64_t(gridDim.x))
 
-// Calls f.template operator()<T>() for float32 / float64, else throws naming the op.
-template <typename F>
-void dispatch_float(Dtype d, const char* op, F&& f) {
-  if (d == Dtype::Float32) return f.template operator()<float>();
-  if (d == Dtype::Float64) return f.template operator()<double>();
-  detail::throw_error(detail::concat("[", op, "] expects a floating-point tensor (float32 or float64), got ", d));
-}
+using detail::dispatch_bits;
 // int64, float32, float64 (the dtypes the CPU's index_add and scatter_add accept).
-template <typename F>
-void dispatch_numeric(Dtype d, const char* op, F&& f) {
-  if (d == Dtype::Int64) return f.template operator()<int64_t>();
-  dispatch_float(d, op, static_cast<F&&>(f));
-}
-// Pure copies (index_select, gather) move bits: one unsigned type per element size.
-template <typename F>
-void dispatch_bits(Dtype d, F&& f) {
-  switch (element_size(d)) {
-    case 1: return f.template operator()<uint8_t>();
-    case 4: return f.template operator()<uint32_t>();
-    default: return f.template operator()<uint64_t>();
-  }
-}
+inline constexpr detail::DtypeSet kAtomicTypes =
+    detail::dtype_bit(kInt64) | detail::dtype_bit(kFloat32) | detail::dtype_bit(kFloat64);
 
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ void atomic_add(double* p, double v) { atomicAdd(p, v); }
@@ -240,7 +222,7 @@ void max_pool2d_forward(const PoolGeom& g, const Tensor& x, const Tensor& out, c
   if (total == 0) return;
   const int dev = prepare(out);
   cudaStream_t stream = current_stream(dev);
-  dispatch_float(x.dtype(), op, [&]<typename T>() {
+  detail::dispatch<detail::kFloatingTypes>(x.dtype(), op, [&]<typename T>() {
     max_pool2d_forward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(
         g, x.data_ptr<T>(), out.data_ptr<T>(), indices.data_ptr<int64_t>());
     check_launch(op);
@@ -257,7 +239,7 @@ void max_pool2d_backward(const PoolGeom& g, const Tensor& dy, const Tensor& indi
   NNKIT_CUDA_CHECK(cudaMemsetAsync(dx.raw_data(), 0, dx.nbytes(), stream), op);
   const int64_t total = g.NC * g.Ho * g.Wo;
   if (total == 0) return;
-  dispatch_float(dy.dtype(), op, [&]<typename T>() {
+  detail::dispatch<detail::kFloatingTypes>(dy.dtype(), op, [&]<typename T>() {
     max_pool2d_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(
         g, dy.data_ptr<T>(), indices.data_ptr<int64_t>(), dx.data_ptr<T>());
     check_launch(op);
@@ -271,7 +253,7 @@ void avg_pool2d_forward(const PoolGeom& g, const Tensor& x, const Tensor& out) {
   if (total == 0) return;
   const int dev = prepare(out);
   cudaStream_t stream = current_stream(dev);
-  dispatch_float(x.dtype(), op, [&]<typename T>() {
+  detail::dispatch<detail::kFloatingTypes>(x.dtype(), op, [&]<typename T>() {
     avg_pool2d_forward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(g, x.data_ptr<T>(),
                                                                                        out.data_ptr<T>());
     check_launch(op);
@@ -286,7 +268,7 @@ void avg_pool2d_backward(const PoolGeom& g, const Tensor& dy, const Tensor& dx) 
   if (total == 0) return;
   const int dev = prepare(dx);
   cudaStream_t stream = current_stream(dev);
-  dispatch_float(dy.dtype(), op, [&]<typename T>() {
+  detail::dispatch<detail::kFloatingTypes>(dy.dtype(), op, [&]<typename T>() {
     avg_pool2d_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(g, dy.data_ptr<T>(),
                                                                                         dx.data_ptr<T>());
     check_launch(op);
@@ -320,7 +302,7 @@ void index_add(const Tensor& out, const Tensor& index, const Tensor& src, int64_
   if (total == 0) return;
   const int dev = prepare(out);
   cudaStream_t stream = current_stream(dev);
-  dispatch_numeric(out.dtype(), op, [&]<typename T>() {
+  detail::dispatch<kAtomicTypes>(out.dtype(), op, [&]<typename T>() {
     index_add_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(
         out.data_ptr<T>(), index.data_ptr<int64_t>(), src.data_ptr<T>(), total, k, n, inner);
     check_launch(op);
@@ -354,7 +336,7 @@ void scatter_add(const Tensor& out, const Tensor& index, const Tensor& src, int6
   const GatherGeom g = gather_geom(out.sizes(), index, dim, op);
   const int dev = prepare(out);
   cudaStream_t stream = current_stream(dev);
-  dispatch_numeric(out.dtype(), op, [&]<typename T>() {
+  detail::dispatch<kAtomicTypes>(out.dtype(), op, [&]<typename T>() {
     scatter_add_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream>>>(g, out.data_ptr<T>(),
                                                                                 index.data_ptr<int64_t>(),
                                                                                 src.data_ptr<T>(), total);

@@ -2,6 +2,7 @@
 // counter block i gives elements 2i and 2i+1, so a seed gives the same numbers on every device.
 #include <math_constants.h>
 
+#include "core/dispatch.h"
 #include "core/generator.h"
 #include "ops/cuda_ops.h"
 #include "runtime.h"
@@ -50,12 +51,9 @@ void launch_fill(const Tensor& t, uint64_t seed, uint64_t offset, const char* op
   int dev = prepare(t);
   cudaStream_t s = current_stream(dev);
   unsigned grid = grid_for((n + 1) / 2);
-  if (t.dtype() == kFloat32)
-    K<float>::launch(grid, s, static_cast<float*>(t.raw_data()), n, seed, offset);
-  else if (t.dtype() == kFloat64)
-    K<double>::launch(grid, s, static_cast<double*>(t.raw_data()), n, seed, offset);
-  else
-    detail::throw_error(detail::concat("[", op, "] expects a floating-point dtype, got ", t.dtype()));
+  detail::dispatch<detail::kFloatingTypes>(t.dtype(), op, [&]<typename T>() {
+    K<T>::launch(grid, s, static_cast<T*>(t.raw_data()), n, seed, offset);
+  });
   check_launch(op);
 }
 

@@ -289,48 +289,37 @@ void reduce_rows(const Tensor& out, const Tensor& x, RowReduce op, double correc
     return;
   }
   int mode = op == RowReduce::Sum ? 0 : op == RowReduce::Mean ? 1 : op == RowReduce::Var ? 2 : 3;
-  switch (x.dtype()) {
-    case Dtype::Float32:
-      NNKIT_CHECK(out.dtype() == kFloat32, "[reduce] internal error: output dtype");
-      moments<float, float>(out, x, mode, correction);
-      break;
-    case Dtype::Float64:
-      NNKIT_CHECK(out.dtype() == kFloat64, "[reduce] internal error: output dtype");
-      moments<double, double>(out, x, mode, correction);
-      break;
-    case Dtype::Int64:
-    case Dtype::Bool:
-      NNKIT_CHECK(mode == 0 && out.dtype() == kInt64, "[reduce] only sums of integer or bool tensors are defined");
-      if (x.dtype() == kInt64) moments<int64_t, int64_t>(out, x, 0, 0);
-      else moments<bool, int64_t>(out, x, 0, 0);
-      break;
+  if (is_floating_point(x.dtype())) {
+    NNKIT_CHECK(out.dtype() == x.dtype(), "[reduce] internal error: output dtype");
+    detail::dispatch<detail::kFloatingTypes>(x.dtype(), "reduce",
+                                             [&]<typename T>() { moments<T, T>(out, x, mode, correction); });
+  } else {
+    NNKIT_CHECK(mode == 0 && out.dtype() == kInt64, "[reduce] only sums of integer or bool tensors are defined");
+    detail::dispatch<detail::kAllTypes & ~detail::kFloatingTypes>(
+        x.dtype(), "sum", [&]<typename T>() { moments<T, int64_t>(out, x, 0, 0); });
   }
 }
 
 void best_rows(const Tensor& values, const Tensor& indices, const Tensor& x, bool is_max) {
   if (x.size(0) == 0) return;
   NNKIT_CHECK(x.dim() == 2 && x.is_contiguous(), "[max] internal error: bad row layout");
-  switch (x.dtype()) {
-    case Dtype::Float32: best<float>(values, indices, x, is_max); break;
-    case Dtype::Float64: best<double>(values, indices, x, is_max); break;
-    case Dtype::Int64: best<int64_t>(values, indices, x, is_max); break;
-    case Dtype::Bool: {
-      // Shuffles do not move bools: reduce an int64 copy, convert the values back.
-      Tensor xi = empty(x.sizes(), {.dtype = kInt64, .device = x.device()});
-      copy(xi, x);
-      Tensor vi = values.defined() ? empty(values.sizes(), {.dtype = kInt64, .device = x.device()}) : Tensor();
-      best<int64_t>(vi, indices, xi, is_max);
-      if (values.defined()) copy(values, vi);
-      break;
-    }
+  if (x.dtype() == kBool) {
+    // Shuffles do not move bools: reduce an int64 copy, convert the values back.
+    Tensor xi = empty(x.sizes(), {.dtype = kInt64, .device = x.device()});
+    copy(xi, x);
+    Tensor vi = values.defined() ? empty(values.sizes(), {.dtype = kInt64, .device = x.device()}) : Tensor();
+    best<int64_t>(vi, indices, xi, is_max);
+    if (values.defined()) copy(values, vi);
+    return;
   }
+  detail::dispatch<detail::kNumericTypes>(x.dtype(), is_max ? "max" : "min",
+                                          [&]<typename T>() { best<T>(values, indices, x, is_max); });
 }
 
 void softmax(const Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool log) {
   if (out.numel() == 0) return;
-  if (x.dtype() == kFloat32) softmax_typed<float>(out, x, outer, n, inner, log);
-  else if (x.dtype() == kFloat64) softmax_typed<double>(out, x, outer, n, inner, log);
-  else detail::throw_error(detail::concat("[", log ? "log_softmax" : "softmax", "] expects a floating-point tensor"));
+  detail::dispatch<detail::kFloatingTypes>(x.dtype(), log ? "log_softmax" : "softmax",
+                                           [&]<typename T>() { softmax_typed<T>(out, x, outer, n, inner, log); });
 }
 
 }  // namespace nnkit::cuda_detail

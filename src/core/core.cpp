@@ -1,5 +1,6 @@
 // Core runtime: errors, dtype/device names, storage allocation, TensorImpl, grad mode.
 #include <array>
+#include <bit>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "autograd/meta.h"
+#include "core/dispatch.h"
 #include "core/tls.h"
 #include "nnkit/autograd/grad_mode.h"
 #include "nnkit/core/device.h"
@@ -46,15 +48,27 @@ void warn(std::string_view message) {
   }
 }
 
-std::string_view dtype_name(Dtype d) {
-  switch (d) {
-    case Dtype::Bool: return "bool";
-    case Dtype::Int64: return "int64";
-    case Dtype::Float32: return "float32";
-    case Dtype::Float64: return "float64";
+namespace detail {
+std::string dtype_set_names(DtypeSet set) {
+  std::string out;
+  int n = 0, total = std::popcount(set);
+  for (const DtypeInfo& r : kDtypeTable) {
+    if (!(set & dtype_bit(r.dtype))) continue;
+    if (n > 0) out += n + 1 == total ? " or " : ", ";
+    out += r.name;
+    ++n;
   }
-  return "unknown";
+  return out;
 }
+void throw_unsupported_dtype(std::string_view op, Dtype d, DtypeSet set) {
+  if (set == kNumericTypes && d == kBool)
+    throw_error(concat("[", op, "] not implemented for bool tensors; convert with .to(nnkit::kFloat32) first"));
+  if (set == kFloatingTypes)
+    throw_error(concat("[", op, "] expects a floating-point tensor (", dtype_set_names(set), "), got ", d));
+  throw_error(concat("[", op, "] not implemented for ", d, " tensors (supported: ", dtype_set_names(set), ")"));
+}
+}  // namespace detail
+
 std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
 
 std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }

@@ -62,7 +62,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
   // The same geometry for cuDNN (cuda/blas_dnn.cpp).
   const cuda_detail::ConvGeom cg{g.N,  g.C,  g.H,  g.W,  g.K,  g.kh,     g.kw, g.sh,
                                  g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo};
-  nnkit::detail::dispatch_float(x.dtype(), "conv2d", [&]<typename T>() {
+  nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(x.dtype(), "conv2d", [&]<typename T>() {
     if (xc.is_cuda()) {
       cuda_detail::conv2d_forward(cg, xc, wc, bc, out);
       return;
@@ -87,7 +87,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
                               cuda_detail::conv2d_backward(cg, xs, ws, go, dx, dw, db);
                               return TensorList{dx, dw, db};
                             }
-                            nnkit::detail::dispatch_float(xs.dtype(), "conv2d_backward", [&]<typename T>() {
+                            nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(xs.dtype(), "conv2d_backward", [&]<typename T>() {
                               cpu::conv2d_backward<T>(g, xs.data_ptr<T>(), ws.data_ptr<T>(), go.data_ptr<T>(),
                                                       gx ? dx.data_ptr<T>() : nullptr, gw ? dw.data_ptr<T>() : nullptr,
                                                       gb ? db.data_ptr<T>() : nullptr);
@@ -144,7 +144,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   Tensor xc = x.detach().contiguous();
   Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype(), .device = x.device()});
   Tensor idx = empty(out.sizes(), {.dtype = kInt64, .device = x.device()});
-  nnkit::detail::dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
+  nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(x.dtype(), "max_pool2d", [&]<typename T>() {
     if (xc.is_cuda()) {
       cuda_detail::max_pool2d_forward(g, xc, out, idx);
       return;
@@ -183,7 +183,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
         return TensorList{gx};
       }
       Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
-      nnkit::detail::dispatch_float(go.dtype(), "max_pool2d_backward", [&]<typename T>() {
+      nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(go.dtype(), "max_pool2d_backward", [&]<typename T>() {
         const T* pg = go.data_ptr<T>();
         const int64_t* pi = idx.data_ptr<int64_t>();
         T* px = gx.data_ptr<T>();
@@ -219,7 +219,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   };
   Tensor xc = x.detach().contiguous();
   Tensor out = empty(pooled_shape(x, g.Ho, g.Wo), {.dtype = x.dtype(), .device = x.device()});
-  nnkit::detail::dispatch_float(x.dtype(), "avg_pool2d", [&]<typename T>() {
+  nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(x.dtype(), "avg_pool2d", [&]<typename T>() {
     if (xc.is_cuda()) {
       cuda_detail::avg_pool2d_forward(g, xc, out);
       return;
@@ -248,7 +248,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
         return TensorList{gx};
       }
       Tensor gx = zeros(in_sizes, {.dtype = go.dtype()});
-      nnkit::detail::dispatch_float(go.dtype(), "avg_pool2d_backward", [&]<typename T>() {
+      nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(go.dtype(), "avg_pool2d_backward", [&]<typename T>() {
         const T* pg = go.data_ptr<T>();
         T* px = gx.data_ptr<T>();
 #pragma omp parallel for if (g.NC * g.Ho * g.Wo > 32768)
@@ -485,7 +485,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor xc = x.detach().contiguous();
   if (batch_stats) {
     NNKIT_CHECK(M > 1, "[batch_norm] expected more than 1 value per channel when training, got input shape ", x.sizes());
-    nnkit::detail::dispatch_float(x.dtype(), "batch_norm", [&]<typename T>() {
+    nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(x.dtype(), "batch_norm", [&]<typename T>() {
       bn_channel_stats<T>(xc.data_ptr<T>(), N, C, S, mean.data(), var.data());
     });
     if (training && running_mean.defined()) {
@@ -515,7 +515,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
   }
   Tensor y = empty(x.sizes(), {.dtype = x.dtype()});
-  nnkit::detail::dispatch_float(x.dtype(), "batch_norm", [&]<typename T>() {
+  nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(x.dtype(), "batch_norm", [&]<typename T>() {
     bn_apply<T>(xc.data_ptr<T>(), y.data_ptr<T>(), N, C, S, scale.data(), shift.data());
   });
   if (needs_grad(x, weight, bias)) {
@@ -526,7 +526,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
           Tensor xs = sx.unpack(autograd::running_node(self));
           Tensor dy = grads[0].detach().contiguous();
           std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xmu(static_cast<size_t>(C));
-          nnkit::detail::dispatch_float(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
+          nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
             bn_backward_sums<T>(xs.data_ptr<T>(), dy.data_ptr<T>(), N, C, S, mean.data(), sum_dy.data(),
                                 sum_dy_xmu.data());
           });
@@ -548,7 +548,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
               }
             }
             dx = empty(xs.sizes(), {.dtype = xs.dtype()});
-            nnkit::detail::dispatch_float(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
+            nnkit::detail::dispatch<nnkit::detail::kFloatingTypes>(xs.dtype(), "batch_norm_backward", [&]<typename T>() {
               bn_dx<T>(xs.data_ptr<T>(), dy.data_ptr<T>(), dx.data_ptr<T>(), N, C, S, k1.data(), k2.data(), k3.data());
             });
           }

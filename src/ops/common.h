@@ -2,39 +2,12 @@
 // Private helpers shared by the op front ends.
 #include <string_view>
 
+#include "core/dispatch.h"
 #include "nnkit/core/error.h"
 #include "nnkit/core/tensor.h"
 #include "nnkit/ops.h"
 
 namespace nnkit::detail {
-
-// Calls f.template operator()<T>() with T the C++ type of dtype `d`.
-template <typename F>
-decltype(auto) dispatch_all(Dtype d, F&& f) {
-  switch (d) {
-    case Dtype::Bool: return f.template operator()<bool>();
-    case Dtype::Int64: return f.template operator()<int64_t>();
-    case Dtype::Float32: return f.template operator()<float>();
-    case Dtype::Float64: break;
-  }
-  return f.template operator()<double>();
-}
-template <typename F>
-decltype(auto) dispatch_numeric(Dtype d, std::string_view op, F&& f) {
-  NNKIT_CHECK(d != Dtype::Bool, "[", op, "] not implemented for bool tensors; convert with .to(nnkit::kFloat32) first");
-  switch (d) {
-    case Dtype::Int64: return f.template operator()<int64_t>();
-    case Dtype::Float32: return f.template operator()<float>();
-    default: break;
-  }
-  return f.template operator()<double>();
-}
-template <typename F>
-decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
-  NNKIT_CHECK(is_floating_point(d), "[", op, "] expects a floating-point tensor (float32 or float64), got ", d);
-  if (d == Dtype::Float32) return f.template operator()<float>();
-  return f.template operator()<double>();
-}
 
 // `t` when it already has dtype `d`, else its conversion, kept alive in `holder`. Kernels take
 // their operands this way instead of by a Tensor copy: every handle copy is two atomic

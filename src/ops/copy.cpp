@@ -24,8 +24,8 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
     std::memcpy(dst.raw_data(), src.raw_data(), dst.nbytes());
     return;
   }
-  dispatch_all(dst.dtype(), [&]<typename D>() {
-    dispatch_all(src.dtype(), [&]<typename S>() {
+  dispatch<kAllTypes>(dst.dtype(), "copy_", [&]<typename D>() {
+    dispatch<kAllTypes>(src.dtype(), "copy_", [&]<typename S>() {
       cpu::kernel<D, S>(dst, {&src}, [](S v) { return static_cast<D>(v); });
     });
   });
@@ -102,7 +102,7 @@ Tensor& Tensor::fill_(double value) {
   detail::check_defined(*this, "fill_");
   autograd::check_inplace(*this, "fill_");
   if (is_cpu()) {
-    detail::dispatch_all(dtype(), [&]<typename T>() {
+    detail::dispatch<detail::kAllTypes>(dtype(), "fill_", [&]<typename T>() {
       cpu::kernel<T>(*this, {}, [v = static_cast<T>(value)]() { return v; });
     });
   } else {

@@ -13,12 +13,12 @@
 #include <cstdint>
 
 #include "nnkit/core/tensor.h"
+#include "ops/unary_ops.h"
 
 namespace nnkit::detail {
 
 enum class Bin { Add, Sub, Mul, Div, Pow, Max, Min };
 enum class ScalarOp { Add, Mul, Div, Pow, RDiv };
-enum class Un { Neg, Abs, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Erf, Square, Recip, Sign };
 enum class Cmp { Eq, Ne, Lt, Le, Gt, Ge };
 // Row reductions over the last dimension of a [rows, n] contiguous tensor.
 enum class RowReduce { Sum, Mean, Var, Std, Max, Min };

@@ -7,6 +7,7 @@
 #include "ops/common.h"
 #include "ops/cuda_ops.h"
 #include "ops/scalar_math.h"
+#include "ops/unary_ops.h"
 
 namespace nnkit {
 
@@ -111,7 +112,7 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
   if (out.is_cuda())
     cuda_detail::binary(out, ca, cb, op, alpha);
   else
-    detail::dispatch_numeric(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
+    detail::dispatch<detail::kNumericTypes>(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
 
   if (!needs_grad(a, b)) return out;
   NNKIT_CHECK(is_floating_point(dtype), "[", name, "] only floating-point results can require grad");
@@ -201,7 +202,7 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   if (out.is_cuda()) {
     NNKIT_CHECK(dtype != kBool, "[", name, "] not implemented for bool tensors");
     cuda_detail::scalar(out, ca, op, s);
-  } else detail::dispatch_numeric(dtype, name, [&]<typename T>() {
+  } else detail::dispatch<detail::kNumericTypes>(dtype, name, [&]<typename T>() {
     T v = static_cast<T>(s);
     switch (op) {
       case ScalarOp::Add: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x + v); }); break;
@@ -255,77 +256,11 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   return out;
 }
 
-// ---- unary ----
+// ---- unary (the rows of src/ops/unary_ops.h) ----
 
-struct UnInfo {
-  const char* name;
-  const char* node;
-  bool float_only;  // integer inputs are computed in float32, as in PyTorch
-};
-UnInfo un_info(Un op) {
-  switch (op) {
-    case Un::Neg: return {"neg", "NegBackward0", false};
-    case Un::Abs: return {"abs", "AbsBackward0", false};
-    case Un::Exp: return {"exp", "ExpBackward0", true};
-    case Un::Log: return {"log", "LogBackward0", true};
-    case Un::Log1p: return {"log1p", "Log1PBackward0", true};
-    case Un::Expm1: return {"expm1", "Expm1Backward0", true};
-    case Un::Sqrt: return {"sqrt", "SqrtBackward0", true};
-    case Un::Rsqrt: return {"rsqrt", "RsqrtBackward0", true};
-    case Un::Sin: return {"sin", "SinBackward0", true};
-    case Un::Cos: return {"cos", "CosBackward0", true};
-    case Un::Tanh: return {"tanh", "TanhBackward0", true};
-    case Un::Sigmoid: return {"sigmoid", "SigmoidBackward0", true};
-    case Un::Relu: return {"relu", "ReluBackward0", false};
-    case Un::Gelu: return {"gelu", "GeluBackward0", true};
-    case Un::GeluTanh: return {"gelu", "GeluBackward0", true};
-    case Un::Erf: return {"erf", "ErfBackward0", true};
-    case Un::Square: return {"square", "PowBackward0", false};
-    case Un::Recip: return {"reciprocal", "ReciprocalBackward0", true};
-    case Un::Sign: return {"sign", "SignBackward0", false};
-  }
-  return {"?", "?", false};
-}
+}  // namespace
 
-template <typename T>
-void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
-  auto k = [&](auto f) { cpu::kernel<T, T>(out, {&x}, f); };
-  switch (op) {
-    case Un::Neg: k([](T v) { return T(-v); }); break;
-    case Un::Abs: k([](T v) { return v < 0 ? T(-v) : v; }); break;
-    case Un::Square: k([](T v) { return T(v * v); }); break;
-    case Un::Relu: k([](T v) { return v > T(0) ? v : (v != v ? v : T(0)); }); break;
-    case Un::Sign: k([](T v) { return T((T(0) < v) - (v < T(0))); }); break;
-    default:
-      if constexpr (std::is_floating_point_v<T>) {
-        switch (op) {
-          case Un::Exp: k([](T v) { return std::exp(v); }); break;
-          case Un::Log: k([](T v) { return std::log(v); }); break;
-          case Un::Log1p: k([](T v) { return std::log1p(v); }); break;
-          case Un::Expm1: k([](T v) { return std::expm1(v); }); break;
-          case Un::Sqrt: k([](T v) { return std::sqrt(v); }); break;
-          case Un::Rsqrt: k([](T v) { return T(1) / std::sqrt(v); }); break;
-          case Un::Sin: k([](T v) { return std::sin(v); }); break;
-          case Un::Cos: k([](T v) { return std::cos(v); }); break;
-          case Un::Tanh: k([](T v) { return std::tanh(v); }); break;
-          case Un::Sigmoid: k([](T v) { return T(1) / (T(1) + std::exp(-v)); }); break;
-          case Un::Gelu: k([](T v) { return T(v * T(0.5) * (T(1) + std::erf(v * T(0.70710678118654752440)))); }); break;
-          case Un::GeluTanh:
-            k([](T v) {
-              constexpr T kBeta = T(0.7978845608028654);  // sqrt(2/pi)
-              constexpr T kKappa = T(0.044715);
-              T inner = kBeta * (v + kKappa * v * v * v);
-              return T(T(0.5) * v * (T(1) + std::tanh(inner)));
-            });
-            break;
-          case Un::Erf: k([](T v) { return std::erf(v); }); break;
-          case Un::Recip: k([](T v) { return T(1) / v; }); break;
-          default: break;
-        }
-      }
-  }
-}
-
+namespace detail {
 // dReLU: g where the output is positive, else 0 (NaN outputs pass no gradient, like PyTorch's
 // threshold_backward). One pass on the CPU instead of a comparison, a bool tensor and a where
 // with a broadcast zero, unless the gradient itself needs a graph (double backward).
@@ -333,55 +268,83 @@ Tensor relu_backward(const Tensor& g, const Tensor& out) {
   if (g.is_cuda() || needs_grad(g) || g.dtype() != out.dtype() || g.sizes() != out.sizes())
     return where(out > 0.0, g, 0.0);
   Tensor res = detail::empty_contig(g.sizes(), g.dtype(), g.device());
-  detail::dispatch_numeric(g.dtype(), "relu_backward", [&]<typename T>() {
+  detail::dispatch<detail::kNumericTypes>(g.dtype(), "relu_backward", [&]<typename T>() {
     cpu::kernel<T, T, T>(res, {&out, &g}, [](T y, T v) { return y > T(0) ? v : T(0); });
   });
   return res;
 }
 
-Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out) {
+// d/dx x*Phi(x) = Phi(x) + x*phi(x)
+Tensor gelu_backward(const Tensor& g, const Tensor& x) {
+  constexpr double kAlpha = 0.39894228040143267794;  // 1/sqrt(2*pi)
+  Tensor cdf = (1.0 + (x * 0.70710678118654752440).erf()) * 0.5;
+  Tensor pdf = (x * x * -0.5).exp() * kAlpha;
+  return g * (cdf + x * pdf);
+}
+
+Tensor gelu_tanh_backward(const Tensor& g, const Tensor& x) {
+  constexpr double kBeta = 0.7978845608028654, kKappa = 0.044715;
+  Tensor x_sq = x * x;
+  Tensor inner = (x + x_sq * x * kKappa) * kBeta;
+  Tensor t = inner.tanh();
+  Tensor left = x * 0.5, right = t + 1.0;
+  Tensor left_d = right * 0.5;
+  Tensor tanh_d = 1.0 - t * t;
+  Tensor inner_d = (x_sq * (3.0 * kKappa) + 1.0) * kBeta;
+  return g * (left_d + left * tanh_d * inner_d);
+}
+}  // namespace detail
+
+namespace {
+
+using detail::UnDtypes;
+using detail::UnSaves;
+
+struct UnInfo {
+  const char* name;
+  const char* node;
+  bool float_only;  // integer inputs are computed in float32, as in PyTorch
+  bool saves_x, saves_out;
+};
+
+// The rows of NNKIT_UNARY_OPS as data.
+const UnInfo& un_info(Un op) {
+#define NNKIT_UN_INFO_(E, fn, api, node, dt, sv, ...)                                                      \
+  UnInfo{#fn, node, UnDtypes::dt == UnDtypes::Float,                             \
+         UnSaves::sv == UnSaves::Input || UnSaves::sv == UnSaves::Both,                                          \
+         UnSaves::sv == UnSaves::Output || UnSaves::sv == UnSaves::Both},
+  static const UnInfo table[] = {NNKIT_UNARY_OPS(NNKIT_UN_INFO_)};
+#undef NNKIT_UN_INFO_
+  return table[static_cast<int>(op)];
+}
+
+template <typename T>
+void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
   switch (op) {
-    case Un::Neg: return -g;
-    case Un::Abs: return g * x.sign();
-    case Un::Exp: return g * out;
-    case Un::Log: return g / x;
-    case Un::Log1p: return g / (x + 1.0);
-    case Un::Expm1: return g * (out + 1.0);
-    case Un::Sqrt: return g / (out * 2.0);
-    case Un::Rsqrt: return g * out.pow(3.0) * -0.5;
-    case Un::Sin: return g * x.cos();
-    case Un::Cos: return -g * x.sin();
-    case Un::Tanh: return g * (1.0 - out * out);
-    case Un::Sigmoid: return g * out * (1.0 - out);
-    case Un::Relu: return relu_backward(g, out);
-    case Un::Gelu: {
-      // d/dx x*Phi(x) = Phi(x) + x*phi(x)
-      constexpr double kAlpha = 0.39894228040143267794;  // 1/sqrt(2*pi)
-      Tensor cdf = (1.0 + (x * 0.70710678118654752440).erf()) * 0.5;
-      Tensor pdf = (x * x * -0.5).exp() * kAlpha;
-      return g * (cdf + x * pdf);
-    }
-    case Un::GeluTanh: {
-      constexpr double kBeta = 0.7978845608028654, kKappa = 0.044715;
-      Tensor x_sq = x * x;
-      Tensor inner = (x + x_sq * x * kKappa) * kBeta;
-      Tensor t = inner.tanh();
-      Tensor left = x * 0.5, right = t + 1.0;
-      Tensor left_d = right * 0.5;
-      Tensor tanh_d = 1.0 - t * t;
-      Tensor inner_d = (x_sq * (3.0 * kKappa) + 1.0) * kBeta;
-      return g * (left_d + left * tanh_d * inner_d);
-    }
-    case Un::Erf: return g * (x * x * -1.0).exp() * 1.12837916709551257390;  // 2/sqrt(pi)
-    case Un::Square: return g * x * 2.0;
-    case Un::Recip: return -g * out * out;
-    case Un::Sign: return zeros_like(g);
+#define NNKIT_UN_KERNEL_(E, fn, api, node, dt, sv, value, grad)                                   \
+  case Un::E:                                                                                 \
+    if constexpr (UnDtypes::dt == UnDtypes::Any || std::is_floating_point_v<T>)               \
+      cpu::kernel<T, T>(out, {&x}, [](T v) { return T(value); });                             \
+    break;
+    NNKIT_UNARY_OPS(NNKIT_UN_KERNEL_)
+#undef NNKIT_UN_KERNEL_
+  }
+}
+
+Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out) {
+  (void)x;
+  (void)out;
+  switch (op) {
+#define NNKIT_UN_GRAD_(E, fn, api, node, dt, sv, value, grad) \
+  case Un::E: return grad;
+    NNKIT_UNARY_OPS(NNKIT_UN_GRAD_)
+#undef NNKIT_UN_GRAD_
   }
   return {};
 }
 
 Tensor unary(const Tensor& x_in, Un op) {
-  UnInfo info = un_info(op);
+  const UnInfo& info = un_info(op);
   detail::check_defined(x_in, info.name);
   Tensor x = x_in;
   if (info.float_only && !x.is_floating_point()) x = x.to(kFloat32);
@@ -391,15 +354,11 @@ Tensor unary(const Tensor& x_in, Un op) {
   if (out.is_cuda())
     cuda_detail::unary(out, x, op);
   else
-    detail::dispatch_numeric(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
+    detail::dispatch<detail::kNumericTypes>(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
   if (!needs_grad(x)) return out;
-  bool needs_x = op != Un::Exp && op != Un::Expm1 && op != Un::Tanh && op != Un::Sigmoid && op != Un::Sqrt &&
-                 op != Un::Rsqrt && op != Un::Relu && op != Un::Recip && op != Un::Neg;
-  bool needs_out = op == Un::Exp || op == Un::Expm1 || op == Un::Tanh || op == Un::Sigmoid || op == Un::Sqrt || op == Un::Rsqrt ||
-                   op == Un::Relu || op == Un::Recip;
   auto node = make_node(info.node, {&x},
-                        [op, sx = SavedTensor(needs_x ? x : Tensor()), so = SavedTensor(needs_out ? out : Tensor(), true)](
-                            autograd::Node& self, TensorList&& g) {
+                        [op, sx = SavedTensor(info.saves_x ? x : Tensor()),
+                         so = SavedTensor(info.saves_out ? out : Tensor(), true)](autograd::Node& self, TensorList&& g) {
                           auto me = autograd::running_node(self);
                           return TensorList{unary_backward(op, g[0], sx.unpack(me), so.unpack(me))};
                         });
@@ -424,7 +383,7 @@ Tensor compare(const Tensor& a, const Tensor& b, Cmp op, const char* name) {
     cuda_detail::compare(out, ca, cb, op);
     return out;
   }
-  detail::dispatch_all(dtype, [&]<typename T>() {
+  detail::dispatch<detail::kAllTypes>(dtype, name, [&]<typename T>() {
     switch (op) {
       case Cmp::Eq: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x == y; }); break;
       case Cmp::Ne: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x != y; }); break;
@@ -490,42 +449,24 @@ Tensor Tensor::pow(const Tensor& e) const { return nnkit::pow(*this, e); }
 Tensor Tensor::maximum(const Tensor& o) const { return nnkit::maximum(*this, o); }
 Tensor Tensor::minimum(const Tensor& o) const { return nnkit::minimum(*this, o); }
 
-Tensor neg(const Tensor& x) { return unary(x, Un::Neg); }
-Tensor abs(const Tensor& x) { return unary(x, Un::Abs); }
-Tensor exp(const Tensor& x) { return unary(x, Un::Exp); }
-Tensor log(const Tensor& x) { return unary(x, Un::Log); }
-Tensor log1p(const Tensor& x) { return unary(x, Un::Log1p); }
-Tensor expm1(const Tensor& x) { return unary(x, Un::Expm1); }
-Tensor sqrt(const Tensor& x) { return unary(x, Un::Sqrt); }
-Tensor rsqrt(const Tensor& x) { return unary(x, Un::Rsqrt); }
-Tensor sin(const Tensor& x) { return unary(x, Un::Sin); }
-Tensor cos(const Tensor& x) { return unary(x, Un::Cos); }
-Tensor tanh(const Tensor& x) { return unary(x, Un::Tanh); }
-Tensor sigmoid(const Tensor& x) { return unary(x, Un::Sigmoid); }
-Tensor relu(const Tensor& x) { return unary(x, Un::Relu); }
-Tensor erf(const Tensor& x) { return unary(x, Un::Erf); }
+// nnkit::fn(x) and Tensor::fn() for every row with a public function.
+#define NNKIT_UN_DEFINE_(E, fn, api, ...) NNKIT_UN_DEFINE_##api(E, fn)
+#define NNKIT_UN_DEFINE_Hand(E, fn)
+#define NNKIT_UN_DEFINE_Public(E, fn)                    \
+  Tensor fn(const Tensor& x) { return unary(x, Un::E); } \
+  Tensor Tensor::fn() const { return unary(*this, Un::E); }
+NNKIT_UNARY_OPS(NNKIT_UN_DEFINE_)
+#undef NNKIT_UN_DEFINE_Public
+#undef NNKIT_UN_DEFINE_Hand
+#undef NNKIT_UN_DEFINE_
+
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   NNKIT_CHECK(approximate == "none" || approximate == "tanh", "[gelu] approximate must be \"none\" or \"tanh\", got \"",
               approximate, "\"");
   return unary(x, approximate == "tanh" ? Un::GeluTanh : Un::Gelu);
 }
 
-Tensor Tensor::neg() const { return unary(*this, Un::Neg); }
-Tensor Tensor::abs() const { return unary(*this, Un::Abs); }
-Tensor Tensor::exp() const { return unary(*this, Un::Exp); }
-Tensor Tensor::log() const { return unary(*this, Un::Log); }
-Tensor Tensor::sqrt() const { return unary(*this, Un::Sqrt); }
-Tensor Tensor::rsqrt() const { return unary(*this, Un::Rsqrt); }
-Tensor Tensor::square() const { return unary(*this, Un::Square); }
-Tensor Tensor::reciprocal() const { return unary(*this, Un::Recip); }
-Tensor Tensor::sin() const { return unary(*this, Un::Sin); }
-Tensor Tensor::cos() const { return unary(*this, Un::Cos); }
-Tensor Tensor::tanh() const { return unary(*this, Un::Tanh); }
-Tensor Tensor::sigmoid() const { return unary(*this, Un::Sigmoid); }
-Tensor Tensor::relu() const { return unary(*this, Un::Relu); }
 Tensor Tensor::gelu(std::string_view approximate) const { return nnkit::gelu(*this, approximate); }
-Tensor Tensor::erf() const { return unary(*this, Un::Erf); }
-Tensor Tensor::sign() const { return unary(*this, Un::Sign); }
 
 Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Eq, "eq"); }
 Tensor ne(const Tensor& a, const Tensor& b) { return compare(a, b, Cmp::Ne, "ne"); }
@@ -562,7 +503,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
   if (out.is_cuda()) cuda_detail::where(out, cond, ca, cb);
-  else detail::dispatch_all(dtype, [&]<typename T>() {
+  else detail::dispatch<detail::kAllTypes>(dtype, "where", [&]<typename T>() {
     cpu::kernel<T, bool, T, T>(out, {&cond, &ca, &cb}, [](bool c, T x, T y) { return c ? x : y; });
   });
   if (!needs_grad(a, b)) return out;
@@ -589,7 +530,7 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   if (out.is_cuda()) {
     NNKIT_CHECK(dtype != kBool, "[clamp] not implemented for bool tensors");
     cuda_detail::clamp(out, cx, lo.has_value(), lo.value_or(0), hi.has_value(), hi.value_or(0));
-  } else detail::dispatch_numeric(dtype, "clamp", [&]<typename T>() {
+  } else detail::dispatch<detail::kNumericTypes>(dtype, "clamp", [&]<typename T>() {
     T l = lo ? static_cast<T>(*lo) : std::numeric_limits<T>::lowest();
     T h = hi ? static_cast<T>(*hi) : std::numeric_limits<T>::max();
     cpu::kernel<T, T>(out, {&cx}, [l, h](T v) { return v != v ? v : std::min(std::max(v, l), h); });
@@ -620,7 +561,7 @@ bool binary_into_self(const Tensor& self, const Tensor& other, Bin op, double al
   if (other.is_alias_of(self) && !(other.raw_data() == self.raw_data() && other.sizes() == self.sizes() &&
                                    other.strides() == self.strides()))
     return false;
-  detail::dispatch_numeric(self.dtype(), bin_name(op), [&]<typename T>() { binary_kernel<T>(self, self, other, op, alpha); });
+  detail::dispatch<detail::kNumericTypes>(self.dtype(), bin_name(op), [&]<typename T>() { binary_kernel<T>(self, self, other, op, alpha); });
   return true;
 }
 template <typename Compute>
@@ -655,7 +596,7 @@ void scalar_inplace(Tensor& self, const char* name, F f, G on_cuda) {
     on_cuda(self);
     return;
   }
-  detail::dispatch_numeric(self.dtype(), name, [&]<typename T>() { cpu::kernel<T, T>(self, {&self}, f.template operator()<T>()); });
+  detail::dispatch<detail::kNumericTypes>(self.dtype(), name, [&]<typename T>() { cpu::kernel<T, T>(self, {&self}, f.template operator()<T>()); });
 }
 }  // namespace
 

@@ -96,7 +96,7 @@ Tensor arange(double start, double end, double step, const TensorOptions& o) {
   auto n = int64_t(std::ceil((end - start) / step));
   Dtype dtype = o.dtype.value_or(kFloat32);
   Tensor t = detail::empty_contig({n}, dtype, Device::cpu());
-  detail::dispatch_all(dtype, [&]<typename T>() {
+  detail::dispatch<detail::kAllTypes>(dtype, "factory", [&]<typename T>() {
     fill_indexed<T>(t, [&](int64_t i) { return static_cast<T>(start + double(i) * step); });
   });
   return finish(t.to(o.device.value_or(Device::cpu())), o);
@@ -114,7 +114,7 @@ Tensor linspace(double start, double end, int64_t steps, const TensorOptions& o)
   Tensor t = detail::empty_contig({steps}, dtype, Device::cpu());
   double step = steps > 1 ? (end - start) / double(steps - 1) : 0.0;
   int64_t half = steps / 2;
-  detail::dispatch_all(dtype, [&]<typename T>() {
+  detail::dispatch<detail::kAllTypes>(dtype, "factory", [&]<typename T>() {
     // PyTorch fills the first half from start and the second half from end (symmetric rounding).
     fill_indexed<T>(t, [&](int64_t i) {
       return static_cast<T>(i < half ? start + step * double(i) : end - step * double(steps - i - 1));
@@ -128,7 +128,7 @@ Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
   NNKIT_CHECK(n >= 0 && m >= 0, "[eye] n and m must be non-negative, got ", n, " and ", m);
   Dtype dtype = o.dtype.value_or(kFloat32);
   Tensor t = zeros({n, m}, {.dtype = dtype});
-  detail::dispatch_all(dtype, [&]<typename T>() {
+  detail::dispatch<detail::kAllTypes>(dtype, "factory", [&]<typename T>() {
     T* p = t.data_ptr<T>();
     for (int64_t i = 0; i < std::min(n, m); ++i) p[i * m + i] = T(1);
   });
@@ -154,7 +154,7 @@ Tensor device_random(const Shape& sizes, const TensorOptions& o, std::string_vie
 Tensor rand(const Shape& sizes, const TensorOptions& o) {
   if (o.device && o.device->is_cuda()) return device_random(sizes, o, "rand", false);
   return random_tensor(sizes, o, kFloat32, "rand", [](const Tensor& t) {
-    detail::dispatch_float(t.dtype(), "rand", [&]<typename T>() {
+    detail::dispatch<detail::kFloatingTypes>(t.dtype(), "rand", [&]<typename T>() {
       int64_t n = t.numel();
       auto r = detail::reserve_random(uint64_t((n + 1) / 2));
       T* p = t.data_ptr<T>();
@@ -177,7 +177,7 @@ Tensor rand(const Shape& sizes, const TensorOptions& o) {
 Tensor randn(const Shape& sizes, const TensorOptions& o) {
   if (o.device && o.device->is_cuda()) return device_random(sizes, o, "randn", true);
   return random_tensor(sizes, o, kFloat32, "randn", [](const Tensor& t) {
-    detail::dispatch_float(t.dtype(), "randn", [&]<typename T>() {
+    detail::dispatch<detail::kFloatingTypes>(t.dtype(), "randn", [&]<typename T>() {
       int64_t n = t.numel();
       // Box-Muller: one counter block (4 words) gives two normals in double precision.
       auto r = detail::reserve_random(uint64_t((n + 1) / 2));

@@ -113,12 +113,12 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   const Split s = split(base.sizes(), d);
   const int64_t k = idx.numel();
   if (base.is_cuda()) {
-    detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {});  // the CPU path's dtype check
+    detail::dispatch<detail::kNumericTypes>(base.dtype(), "index_add", [&]<typename T>() {});  // the CPU path's dtype check
     check_index_range(idx, s.n, "index_add", d);
     cuda_detail::index_add(out, idx, src, s.outer, s.n, s.inner);
   } else {
     const int64_t* ip = idx.data_ptr<int64_t>();
-    detail::dispatch_numeric(base.dtype(), "index_add", [&]<typename T>() {
+    detail::dispatch<detail::kNumericTypes>(base.dtype(), "index_add", [&]<typename T>() {
       T* o = out.data_ptr<T>();
       const T* sp = src.data_ptr<T>();
       for (int64_t j = 0; j < k; ++j) {
@@ -186,7 +186,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     if (x.dim() > 0) check_index_range(idx, x.size(d), "gather", d);  // the CPU path checks none for 0-dim
     cuda_detail::gather(out, xc, idx, d);
   } else {
-    detail::dispatch_all(x.dtype(), [&]<typename T>() {
+    detail::dispatch<detail::kAllTypes>(x.dtype(), "gather", [&]<typename T>() {
       const T* src = xc.data_ptr<T>();
       T* o = out.data_ptr<T>();
       for_each_gather(x.sizes(), idx, d, "gather", [&](int64_t p, int64_t off) { o[p] = src[off]; });
@@ -216,11 +216,11 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   Tensor out = base.detach().contiguous().clone();
   Tensor src = source.detach().contiguous(), idx = index.contiguous();
   if (base.is_cuda()) {
-    detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {});  // the CPU path's dtype check
+    detail::dispatch<detail::kNumericTypes>(base.dtype(), "scatter_add", [&]<typename T>() {});  // the CPU path's dtype check
     if (base.dim() > 0) check_index_range(idx, base.size(d), "scatter_add", d);  // the CPU path checks none for 0-dim
     cuda_detail::scatter_add(out, idx, src, d);
   } else {
-    detail::dispatch_numeric(base.dtype(), "scatter_add", [&]<typename T>() {
+    detail::dispatch<detail::kNumericTypes>(base.dtype(), "scatter_add", [&]<typename T>() {
       T* o = out.data_ptr<T>();
       const T* sp = src.data_ptr<T>();
       for_each_gather(base.sizes(), idx, d, "scatter_add", [&](int64_t p, int64_t off) { o[off] += sp[p]; });

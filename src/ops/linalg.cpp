@@ -43,7 +43,7 @@ std::pair<int64_t, int64_t> mat_strides(const Tensor& m) {
 void mm_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   if (out.is_cpu() && M * N * K <= cpu::kSmallGemm) {  // any strides: no copies, no handle copies
-    detail::dispatch_numeric(out.dtype(), "mm", [&]<typename T>() {
+    detail::dispatch<detail::kNumericTypes>(out.dtype(), "mm", [&]<typename T>() {
       cpu::gemm<T>(M, N, K, a.data_ptr<T>(), a.stride(0), a.stride(1), b.data_ptr<T>(), b.stride(0), b.stride(1),
                    out.data_ptr<T>(), N);
     });
@@ -57,7 +57,7 @@ void mm_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
   // (plain variables, not structured bindings: clang < 16 cannot capture those in a lambda)
   const auto a_st = mat_strides(A), b_st = mat_strides(B);
   const int64_t a_rs = a_st.first, a_cs = a_st.second, b_rs = b_st.first, b_cs = b_st.second;
-  detail::dispatch_numeric(out.dtype(), "mm", [&]<typename T>() {
+  detail::dispatch<detail::kNumericTypes>(out.dtype(), "mm", [&]<typename T>() {
     cpu::gemm<T>(M, N, K, A.data_ptr<T>(), a_rs, a_cs, B.data_ptr<T>(), b_rs, b_cs, out.data_ptr<T>(), N);
   });
 }

@@ -172,12 +172,12 @@ Tensor sum_impl(const Tensor& x, const Shape& dims_in, bool keepdim, bool mean) 
     dtype = kInt64;
   Tensor out;
   if (x.is_cuda()) out = cuda_reduce(x, dims, L, keepdim, dtype, mean ? detail::RowReduce::Mean : detail::RowReduce::Sum);
-  else detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  else detail::dispatch<detail::kAllTypes>(x.dtype(), name, [&]<typename T>() {
     using Acc = AccOf<T>;
     auto acc = reduce_cpu<T, Acc>(
         x, L, Acc(0), [](Acc& a, T v, int64_t) { a += Acc(v); }, [](Acc& a, const Acc& b) { a += b; });
     double count = double(L.red_numel);
-    detail::dispatch_all(dtype, [&]<typename R>() {
+    detail::dispatch<detail::kAllTypes>(dtype, name, [&]<typename R>() {
       out = finish_output<R, Acc>(L, keepdim, dtype, acc, [&](Acc a) {
         return mean ? static_cast<R>(double(a) / count) : static_cast<R>(a);
       });
@@ -227,7 +227,7 @@ Tensor var_impl(const Tensor& x, const Shape& dims_in, double correction, bool k
   if (x.is_cuda())
     out = cuda_reduce(x, dims, L, keepdim, x.dtype(), take_sqrt ? detail::RowReduce::Std : detail::RowReduce::Var,
                       correction);
-  else detail::dispatch_float(x.dtype(), name, [&]<typename T>() {
+  else detail::dispatch<detail::kFloatingTypes>(x.dtype(), name, [&]<typename T>() {
     auto acc = reduce_cpu<T, Welford>(
         x, L, Welford{}, [](Welford& a, T v, int64_t) { a.add(double(v)); },
         [](Welford& a, const Welford& b) { a.merge(b); });
@@ -294,7 +294,7 @@ Tensor extreme_all_dims(const Tensor& x, const Shape& dims_in, bool keepdim, boo
   Tensor out;
   if (x.is_cuda())
     out = cuda_reduce(x, dims, L, keepdim, x.dtype(), is_max ? detail::RowReduce::Max : detail::RowReduce::Min);
-  else detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  else detail::dispatch<detail::kAllTypes>(x.dtype(), name, [&]<typename T>() {
     auto acc = best_cpu<T>(x, L, is_max);
     out = finish_output<T, Best<T>>(L, keepdim, x.dtype(), acc, [](const Best<T>& b) { return b.value; });
   });
@@ -328,7 +328,7 @@ std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdi
     if (want_values) values = detail::empty_contig(shape, x.dtype(), x.device());
     indices = detail::empty_contig(shape, kInt64, x.device());
     cuda_detail::best_rows(values, indices, rows_of(x, dims, L), is_max);
-  } else detail::dispatch_all(x.dtype(), [&]<typename T>() {
+  } else detail::dispatch<detail::kAllTypes>(x.dtype(), name, [&]<typename T>() {
     auto acc = best_cpu<T>(x, L, is_max);
     if (want_values)
       values = finish_output<T, Best<T>>(L, keepdim, x.dtype(), acc, [](const Best<T>& b) { return b.value; });

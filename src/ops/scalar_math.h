@@ -60,3 +60,49 @@ NNKIT_HD inline T min_value(T a, T b) {
 }
 
 }  // namespace nnkit::detail
+
+// Math on float and double for kernels of both devices: std:: on the host, CUDA's C functions
+// (expf / exp, ...) on the device. Qualified calls (smath::exp) never meet nnkit's own tensor
+// functions (nnkit::exp(const Tensor&)).
+namespace nnkit::smath {
+#ifdef __CUDA_ARCH__
+#define NNKIT_SMATH_UNARY(name)                                    \
+  template <typename T>                                            \
+  __device__ inline T name(T v) {                                  \
+    if constexpr (std::is_same_v<T, float>) return ::name##f(v);   \
+    else return ::name(v);                                         \
+  }
+#else
+#define NNKIT_SMATH_UNARY(name) \
+  template <typename T>         \
+  inline T name(T v) { return std::name(v); }
+#endif
+NNKIT_SMATH_UNARY(exp)
+NNKIT_SMATH_UNARY(log)
+NNKIT_SMATH_UNARY(log1p)
+NNKIT_SMATH_UNARY(expm1)
+NNKIT_SMATH_UNARY(sqrt)
+NNKIT_SMATH_UNARY(sin)
+NNKIT_SMATH_UNARY(cos)
+NNKIT_SMATH_UNARY(tanh)
+NNKIT_SMATH_UNARY(erf)
+NNKIT_SMATH_UNARY(erfc)
+NNKIT_SMATH_UNARY(exp2)
+NNKIT_SMATH_UNARY(log2)
+NNKIT_SMATH_UNARY(log10)
+NNKIT_SMATH_UNARY(tan)
+NNKIT_SMATH_UNARY(asin)
+NNKIT_SMATH_UNARY(acos)
+NNKIT_SMATH_UNARY(atan)
+NNKIT_SMATH_UNARY(sinh)
+NNKIT_SMATH_UNARY(cosh)
+NNKIT_SMATH_UNARY(asinh)
+NNKIT_SMATH_UNARY(acosh)
+NNKIT_SMATH_UNARY(atanh)
+NNKIT_SMATH_UNARY(floor)
+NNKIT_SMATH_UNARY(ceil)
+NNKIT_SMATH_UNARY(trunc)
+NNKIT_SMATH_UNARY(nearbyint)
+NNKIT_SMATH_UNARY(lgamma)
+#undef NNKIT_SMATH_UNARY
+}  // namespace nnkit::smath

@@ -52,7 +52,7 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   if (x.numel() > 0 && x.is_cuda())
     cuda_detail::softmax(out, xc, outer, n, inner, log);
   else if (x.numel() > 0)
-    detail::dispatch_float(x.dtype(), name, [&]<typename T>() {
+    detail::dispatch<detail::kFloatingTypes>(x.dtype(), name, [&]<typename T>() {
       softmax_kernel<T>(xc.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, log);
     });
   if (needs_grad(x)) {

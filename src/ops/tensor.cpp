@@ -23,12 +23,12 @@ bool Tensor::is_alias_of(const Tensor& o) const {
 double Tensor::item_double() const {
   NNKIT_CHECK(numel() == 1, "[item] a Tensor with ", numel(), " elements cannot be converted to a scalar");
   Tensor c = is_cpu() ? *this : to(Device::cpu());
-  return detail::dispatch_all(dtype(), [&]<typename T>() { return double(*static_cast<const T*>(c.raw_data())); });
+  return detail::dispatch<detail::kAllTypes>(dtype(), "item", [&]<typename T>() { return double(*static_cast<const T*>(c.raw_data())); });
 }
 int64_t Tensor::item_int64() const {
   NNKIT_CHECK(numel() == 1, "[item] a Tensor with ", numel(), " elements cannot be converted to a scalar");
   Tensor c = is_cpu() ? *this : to(Device::cpu());
-  return detail::dispatch_all(dtype(), [&]<typename T>() { return int64_t(*static_cast<const T*>(c.raw_data())); });
+  return detail::dispatch<detail::kAllTypes>(dtype(), "item", [&]<typename T>() { return int64_t(*static_cast<const T*>(c.raw_data())); });
 }
 
 template <typename T>

@@ -170,12 +170,12 @@ const char* kind_name(Object::Kind k) {
 }
 
 bool storage_dtype(const std::string& name, Dtype& out) {
-  if (name == "FloatStorage") out = kFloat32;
-  else if (name == "DoubleStorage") out = kFloat64;
-  else if (name == "LongStorage") out = kInt64;
-  else if (name == "BoolStorage") out = kBool;
-  else return false;
-  return true;
+  for (const DtypeInfo& r : kDtypeTable)
+    if (r.storage == name) {
+      out = r.dtype;
+      return true;
+    }
+  return false;
 }
 
 class Unpickler {

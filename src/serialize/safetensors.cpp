@@ -19,23 +19,16 @@ namespace nnkit {
 
 namespace {
 
-const char* st_dtype(Dtype d) {
-  switch (d) {
-    case Dtype::Bool: return "BOOL";
-    case Dtype::Int64: return "I64";
-    case Dtype::Float32: return "F32";
-    case Dtype::Float64: return "F64";
-  }
-  return "?";
-}
+std::string_view st_dtype(Dtype d) { return dtype_info(d).safetensors; }
 
 Dtype parse_dtype(const std::string& s, const std::string& key) {
-  if (s == "F32") return kFloat32;
-  if (s == "F64") return kFloat64;
-  if (s == "I64") return kInt64;
-  if (s == "BOOL") return kBool;
-  detail::throw_error("[load] tensor '" + key + "' has dtype '" + s +
-                      "', which nnkit does not support (supported: F32, F64, I64, BOOL)");
+  std::string supported;
+  for (const DtypeInfo& r : kDtypeTable) {
+    if (r.safetensors == s) return r.dtype;
+    supported += (supported.empty() ? "" : ", ") + std::string(r.safetensors);
+  }
+  detail::throw_error("[load] tensor '" + key + "' has dtype '" + s + "', which nnkit does not support (supported: " +
+                      supported + ")");
 }
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // 100 MB, the limit Python's safetensors uses
@@ -52,7 +45,7 @@ std::string save_safetensors_bytes(const StateDict& state, const std::map<std::s
     NNKIT_CHECK(name != "__metadata__", "[save] '__metadata__' is reserved and cannot name a tensor");
     Tensor c = t.detach().to(Device::cpu()).contiguous();
     uint64_t n = c.nbytes();
-    header[name] = {{"dtype", st_dtype(c.dtype())}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + n}}};
+    header[name] = {{"dtype", std::string(st_dtype(c.dtype()))}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + n}}};
     offset += n;
     cpu.push_back(c);
   }

@@ -178,6 +178,8 @@ class Tensor {
   Tensor abs() const;
   Tensor exp() const;
   Tensor log() const;
+  Tensor log1p() const;
+  Tensor expm1() const;
   Tensor sqrt() const;
   Tensor rsqrt() const;
   Tensor square() const;
