@@ -543,3 +543,24 @@ TEST(CustomFunction, InsideModuleWithHooks) {
   // The same net with a built-in layer in its place gives the same parameter gradients.
   ASSERT_TRUE(net->at<nn::Linear>(0).weight.grad().defined());
 }
+
+TEST(CustomFunction, NoReferenceCycles) {
+  // Saved outputs (including a dirty input and output 1 of two) do not keep their node alive.
+  Tensor x = R({3});
+  std::weak_ptr<autograd::Node> exp_node, two_node, dirty_node;
+  {
+    Tensor y = Exp::apply(x);
+    exp_node = y.grad_fn();
+    auto two = TwoOutputs::apply(x);
+    two_node = two[0].grad_fn();
+    Tensor a = x * 1.0;
+    MulInPlace::apply(a, 2.0);
+    dirty_node = a.grad_fn();
+    EXPECT_FALSE(exp_node.expired());
+    EXPECT_FALSE(two_node.expired());
+    EXPECT_FALSE(dirty_node.expired());
+  }
+  EXPECT_TRUE(exp_node.expired());
+  EXPECT_TRUE(two_node.expired());
+  EXPECT_TRUE(dirty_node.expired());
+}
