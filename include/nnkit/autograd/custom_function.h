@@ -112,7 +112,8 @@ class AutogradContext {
   // that no gradient reached.
   void set_materialize_grads(bool value);
   // Whether the i-th Tensor argument of forward (counting Tensor arguments only, as in
-  // LibTorch; a TensorList counts each element) needs a gradient. Usable in forward too.
+  // LibTorch: a TensorList counts each element, an empty std::optional<Tensor> none) needs a
+  // gradient. Usable in forward too.
   bool needs_input_grad(size_t tensor_index) const;
 
  private:
