@@ -1,5 +1,6 @@
 #pragma once
 // The umbrella header: everything a user of nnkit needs.
+#include "nnkit/autograd/custom_function.h"
 #include "nnkit/autograd/grad_mode.h"
 #include "nnkit/autograd/gradcheck.h"
 #include "nnkit/autograd/node.h"

@@ -177,15 +177,15 @@ void throw_released(std::string_view node_name) {
       "need to run it again"));
 }
 
-SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output) {
+SavedTensor::SavedTensor(const Tensor& t, bool is_output, uint32_t output_nr) : is_output_(is_output) {
   if (!t.defined()) return;
   version_ = t.version();
   if (is_output) {
-    // Saved while its node is being built, i.e. before set_history: the output will require
-    // grad (that is why the node exists). Nodes that save outputs have a single output.
+    // Saved while its node is being built (built-in ops: before set_history; custom functions:
+    // after): the output requires grad (that is why the node exists).
     data_ = t.detach();
     output_requires_grad_ = true;
-    output_nr_ = 0;
+    output_nr_ = output_nr;
   } else {
     data_ = t;
   }

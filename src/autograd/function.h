@@ -42,12 +42,13 @@ Edge gradient_edge(const Tensor& t);
 void set_history(const Tensor& t, std::shared_ptr<Node> node, uint32_t output_nr = 0, bool is_view = false);
 
 // A tensor saved for backward. Inputs are kept as they are (so create_graph works); outputs
-// are kept as detached aliases that get their grad_fn back on unpack (no reference cycle).
-// unpack() fails if the tensor was modified in place since it was saved.
+// are kept as detached aliases that get their grad_fn back on unpack (no reference cycle), as
+// output `output_nr` of the node. unpack() fails if the tensor was modified in place since it
+// was saved.
 class SavedTensor {
  public:
   SavedTensor() = default;
-  explicit SavedTensor(const Tensor& t, bool is_output = false);
+  explicit SavedTensor(const Tensor& t, bool is_output = false, uint32_t output_nr = 0);
   Tensor unpack(const std::shared_ptr<Node>& self = nullptr) const;
   bool defined() const { return data_.defined(); }
 
