@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "nnkit/core/device.h"
-#include "ops/cuda_ops.h"
+#include "cuda_kernels.h"
 #include "runtime.h"
 
 namespace nnkit::cuda_detail {

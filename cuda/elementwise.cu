@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "cuda_kernels.h"
 #include "ops/scalar_math.h"
 #include "device_math.cuh"
 #include "runtime.h"

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "cuda_kernels.h"
 #include "runtime.h"
 
 namespace nnkit::cuda_detail {

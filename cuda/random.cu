@@ -4,7 +4,7 @@
 
 #include "core/dispatch.h"
 #include "core/generator.h"
-#include "ops/cuda_ops.h"
+#include "cuda_kernels.h"
 #include "runtime.h"
 
 namespace nnkit::cuda_detail {

@@ -9,7 +9,7 @@
 
 #include "device_math.cuh"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "cuda_kernels.h"
 #include "ops/scalar_math.h"
 #include "runtime.h"
 
@@ -281,14 +281,14 @@ void softmax_typed(const Tensor& out, const Tensor& x, int64_t outer, int64_t n,
 
 }  // namespace
 
-void reduce_rows(const Tensor& out, const Tensor& x, RowReduce op, double correction) {
+void reduce_rows(const Tensor& out, const Tensor& x, detail::Reduce op, double correction) {
   if (out.numel() == 0) return;
   NNKIT_CHECK(x.dim() == 2 && x.is_contiguous() && out.numel() == x.size(0), "[reduce] internal error: bad row layout");
-  if (op == RowReduce::Max || op == RowReduce::Min) {
-    best_rows(out, Tensor(), x, op == RowReduce::Max);
+  if (op == detail::Reduce::Max || op == detail::Reduce::Min) {
+    best_rows(out, Tensor(), x, op == detail::Reduce::Max);
     return;
   }
-  int mode = op == RowReduce::Sum ? 0 : op == RowReduce::Mean ? 1 : op == RowReduce::Var ? 2 : 3;
+  int mode = op == detail::Reduce::Sum ? 0 : op == detail::Reduce::Mean ? 1 : op == detail::Reduce::Var ? 2 : 3;
   if (is_floating_point(x.dtype())) {
     NNKIT_CHECK(out.dtype() == x.dtype(), "[reduce] internal error: output dtype");
     detail::dispatch<detail::kFloatingTypes>(x.dtype(), "reduce",

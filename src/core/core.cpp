@@ -350,7 +350,6 @@ void* allocate(size_t, int) {
   detail::throw_error("[cuda] this build of nnkit has no CUDA support (configure with NNKIT_CUDA=ON on a machine with the CUDA toolkit and cuDNN)");
 }
 void release(void*, int) {}
-void no_cuda_kernel() { detail::throw_error("[cuda] this build of nnkit has no CUDA support"); }
 }  // namespace cuda_detail
 #endif
 

@@ -2,14 +2,12 @@
 // Private: CPU convolution kernels (im2col + GEMM), NCHW layout.
 #include <cstdint>
 
+#include "backend/backend.h"
+
 namespace nnkit::cpu {
 
-struct Conv2dGeometry {
-  int64_t N, C, H, W;        // input
-  int64_t K, kh, kw;         // output channels, kernel size
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-  int64_t Ho, Wo;            // output spatial size
-};
+// The contract's geometry (src/backend/backend.h).
+using Conv2dGeometry = detail::ConvGeom;
 
 // out[N,K,Ho,Wo] = conv(x, w) (+ bias if not null). All contiguous.
 template <typename T>

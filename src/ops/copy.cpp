@@ -2,9 +2,8 @@
 #include <cstring>
 
 #include "autograd/function.h"
-#include "cpu/loops.h"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "backend/backend.h"
 
 namespace nnkit {
 
@@ -16,19 +15,7 @@ namespace detail {
 
 void copy_kernel(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
-  if (!dst.is_cpu() || !src.is_cpu()) {
-    cuda_detail::copy(dst, src);
-    return;
-  }
-  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && dst.sizes() == src.sizes()) {
-    std::memcpy(dst.raw_data(), src.raw_data(), dst.nbytes());
-    return;
-  }
-  dispatch<kAllTypes>(dst.dtype(), "copy_", [&]<typename D>() {
-    dispatch<kAllTypes>(src.dtype(), "copy_", [&]<typename S>() {
-      cpu::kernel<D, S>(dst, {&src}, [](S v) { return static_cast<D>(v); });
-    });
-  });
+  copy_backend(dst, src).copy(dst, src);
 }
 
 }  // namespace detail
@@ -101,13 +88,7 @@ void cut_history(Tensor& self) {
 Tensor& Tensor::fill_(double value) {
   detail::check_defined(*this, "fill_");
   autograd::check_inplace(*this, "fill_");
-  if (is_cpu()) {
-    detail::dispatch<detail::kAllTypes>(dtype(), "fill_", [&]<typename T>() {
-      cpu::kernel<T>(*this, {}, [v = static_cast<T>(value)]() { return v; });
-    });
-  } else {
-    cuda_detail::fill(*this, value);
-  }
+  detail::backend(*this).fill(*this, value);
   impl()->storage()->bump_version();
   cut_history(*this);
   return *this;

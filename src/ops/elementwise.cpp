@@ -3,9 +3,8 @@
 #include <cmath>
 
 #include "autograd/function.h"
-#include "cpu/loops.h"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "backend/backend.h"
 #include "ops/scalar_math.h"
 #include "ops/unary_ops.h"
 
@@ -54,40 +53,6 @@ using detail::max_value;
 using detail::min_value;
 using detail::pow_value;
 
-// out = a (op) b computed in T; out, a, b all of dtype T.
-template <typename T>
-void binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, Bin op, double alpha_d) {
-  T alpha = static_cast<T>(alpha_d);
-  switch (op) {
-    case Bin::Add:
-      if (alpha_d == 1)
-        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x + y); });
-      else
-        cpu::kernel<T, T, T>(out, {&a, &b}, [alpha](T x, T y) { return T(x + alpha * y); });
-      break;
-    case Bin::Sub:
-      if (alpha_d == 1)
-        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x - y); });
-      else
-        cpu::kernel<T, T, T>(out, {&a, &b}, [alpha](T x, T y) { return T(x - alpha * y); });
-      break;
-    case Bin::Mul: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x * y); }); break;
-    case Bin::Div:
-      if constexpr (std::is_integral_v<T>) {
-        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) {
-          NNKIT_CHECK(y != 0, "[div] integer division by zero");
-          return T(x / y);
-        });
-      } else {
-        cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return T(x / y); });
-      }
-      break;
-    case Bin::Pow: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return pow_value(x, y); }); break;
-    case Bin::Max: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return max_value(x, y); }); break;
-    case Bin::Min: cpu::kernel<T, T, T>(out, {&a, &b}, [](T x, T y) { return min_value(x, y); }); break;
-  }
-}
-
 Dtype binary_result_type(const Tensor& a, const Tensor& b, Bin op) {
   Dtype d = promote_types(a.dtype(), b.dtype());
   if (op == Bin::Div && !is_floating_point(d)) d = kFloat32;  // true division
@@ -109,10 +74,8 @@ Tensor binary(const Tensor& a, const Tensor& b, Bin op, double alpha = 1) {
   const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
   const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
-  if (out.is_cuda())
-    cuda_detail::binary(out, ca, cb, op, alpha);
-  else
-    detail::dispatch<detail::kNumericTypes>(dtype, name, [&]<typename T>() { binary_kernel<T>(out, ca, cb, op, alpha); });
+  if (dtype == kBool) detail::throw_unsupported_dtype(name, dtype, detail::kNumericTypes);
+  detail::backend(out).binary(out, ca, cb, op, alpha);
 
   if (!needs_grad(a, b)) return out;
   NNKIT_CHECK(is_floating_point(dtype), "[", name, "] only floating-point results can require grad");
@@ -199,26 +162,8 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
   Tensor converted_a;
   const Tensor& ca = detail::as_dtype(a, dtype, converted_a);
   Tensor out = detail::empty_contig(a.sizes(), dtype, a.device());
-  if (out.is_cuda()) {
-    NNKIT_CHECK(dtype != kBool, "[", name, "] not implemented for bool tensors");
-    cuda_detail::scalar(out, ca, op, s);
-  } else detail::dispatch<detail::kNumericTypes>(dtype, name, [&]<typename T>() {
-    T v = static_cast<T>(s);
-    switch (op) {
-      case ScalarOp::Add: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x + v); }); break;
-      case ScalarOp::Mul: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x * v); }); break;
-      case ScalarOp::Div: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(x / v); }); break;
-      case ScalarOp::RDiv: cpu::kernel<T, T>(out, {&ca}, [v](T x) { return T(v / x); }); break;
-      case ScalarOp::Pow:
-        if (s == 2)
-          cpu::kernel<T, T>(out, {&ca}, [](T x) { return T(x * x); });
-        else if (s == 0.5 && std::is_floating_point_v<T>)
-          cpu::kernel<T, T>(out, {&ca}, [](T x) { return T(std::sqrt(x)); });
-        else
-          cpu::kernel<T, T>(out, {&ca}, [v](T x) { return pow_value(x, v); });
-        break;
-    }
-  });
+  if (dtype == kBool) detail::throw_unsupported_dtype(name, dtype, detail::kNumericTypes);
+  detail::backend(out).scalar(out, ca, op, s);
   if (!needs_grad(a)) return out;
   Dtype da = a.dtype();
   std::shared_ptr<autograd::Node> node;
@@ -262,15 +207,13 @@ Tensor scalar_op(const Tensor& a, double s, ScalarOp op, const char* name) {
 
 namespace detail {
 // dReLU: g where the output is positive, else 0 (NaN outputs pass no gradient, like PyTorch's
-// threshold_backward). One pass on the CPU instead of a comparison, a bool tensor and a where
-// with a broadcast zero, unless the gradient itself needs a graph (double backward).
+// threshold_backward). One kernel pass instead of a comparison, a bool tensor and a where with
+// a broadcast zero, unless the gradient itself needs a graph (double backward).
 Tensor relu_backward(const Tensor& g, const Tensor& out) {
-  if (g.is_cuda() || needs_grad(g) || g.dtype() != out.dtype() || g.sizes() != out.sizes())
+  if (needs_grad(g) || g.dtype() != out.dtype() || g.sizes() != out.sizes() || g.device() != out.device())
     return where(out > 0.0, g, 0.0);
   Tensor res = detail::empty_contig(g.sizes(), g.dtype(), g.device());
-  detail::dispatch<detail::kNumericTypes>(g.dtype(), "relu_backward", [&]<typename T>() {
-    cpu::kernel<T, T, T>(res, {&out, &g}, [](T y, T v) { return y > T(0) ? v : T(0); });
-  });
+  detail::backend(res).relu_backward(res, out, g);
   return res;
 }
 
@@ -318,19 +261,6 @@ const UnInfo& un_info(Un op) {
   return table[static_cast<int>(op)];
 }
 
-template <typename T>
-void unary_kernel(const Tensor& out, const Tensor& x, Un op) {
-  switch (op) {
-#define NNKIT_UN_KERNEL_(E, fn, api, node, dt, sv, value, grad)                                   \
-  case Un::E:                                                                                 \
-    if constexpr (UnDtypes::dt == UnDtypes::Any || std::is_floating_point_v<T>)               \
-      cpu::kernel<T, T>(out, {&x}, [](T v) { return T(value); });                             \
-    break;
-    NNKIT_UNARY_OPS(NNKIT_UN_KERNEL_)
-#undef NNKIT_UN_KERNEL_
-  }
-}
-
 Tensor unary_backward(Un op, const Tensor& g, const Tensor& x, const Tensor& out) {
   (void)x;
   (void)out;
@@ -351,10 +281,7 @@ Tensor unary(const Tensor& x_in, Un op) {
   NNKIT_CHECK(x.dtype() != kBool, "[", info.name,
               "] not implemented for bool tensors; convert with .to(nnkit::kFloat32) first");
   Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
-  if (out.is_cuda())
-    cuda_detail::unary(out, x, op);
-  else
-    detail::dispatch<detail::kNumericTypes>(x.dtype(), info.name, [&]<typename T>() { unary_kernel<T>(out, x, op); });
+  detail::backend(out).unary(out, x, op);
   if (!needs_grad(x)) return out;
   auto node = make_node(info.node, {&x},
                         [op, sx = SavedTensor(info.saves_x ? x : Tensor()),
@@ -379,20 +306,7 @@ Tensor compare(const Tensor& a, const Tensor& b, Cmp op, const char* name) {
   Tensor converted_b;
   const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, kBool, a.device());
-  if (out.is_cuda()) {
-    cuda_detail::compare(out, ca, cb, op);
-    return out;
-  }
-  detail::dispatch<detail::kAllTypes>(dtype, name, [&]<typename T>() {
-    switch (op) {
-      case Cmp::Eq: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x == y; }); break;
-      case Cmp::Ne: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x != y; }); break;
-      case Cmp::Lt: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x < y; }); break;
-      case Cmp::Le: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x <= y; }); break;
-      case Cmp::Gt: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x > y; }); break;
-      case Cmp::Ge: cpu::kernel<bool, T, T>(out, {&ca, &cb}, [](T x, T y) { return x >= y; }); break;
-    }
-  });
+  detail::backend(out).compare(out, ca, cb, op);
   return out;
 }
 
@@ -502,10 +416,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor converted_b;
   const Tensor& cb = detail::as_dtype(b, dtype, converted_b);
   Tensor out = detail::empty_contig(shape, dtype, a.device());
-  if (out.is_cuda()) cuda_detail::where(out, cond, ca, cb);
-  else detail::dispatch<detail::kAllTypes>(dtype, "where", [&]<typename T>() {
-    cpu::kernel<T, bool, T, T>(out, {&cond, &ca, &cb}, [](bool c, T x, T y) { return c ? x : y; });
-  });
+  detail::backend(out).where(out, cond, ca, cb);
   if (!needs_grad(a, b)) return out;
   Shape sa = a.sizes(), sb = b.sizes();
   Dtype da = a.dtype(), db = b.dtype();
@@ -527,14 +438,8 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   Tensor converted_x;
   const Tensor& cx = detail::as_dtype(x, dtype, converted_x);
   Tensor out = detail::empty_contig(x.sizes(), dtype, x.device());
-  if (out.is_cuda()) {
-    NNKIT_CHECK(dtype != kBool, "[clamp] not implemented for bool tensors");
-    cuda_detail::clamp(out, cx, lo.has_value(), lo.value_or(0), hi.has_value(), hi.value_or(0));
-  } else detail::dispatch<detail::kNumericTypes>(dtype, "clamp", [&]<typename T>() {
-    T l = lo ? static_cast<T>(*lo) : std::numeric_limits<T>::lowest();
-    T h = hi ? static_cast<T>(*hi) : std::numeric_limits<T>::max();
-    cpu::kernel<T, T>(out, {&cx}, [l, h](T v) { return v != v ? v : std::min(std::max(v, l), h); });
-  });
+  if (dtype == kBool) detail::throw_unsupported_dtype("clamp", dtype, detail::kNumericTypes);
+  detail::backend(out).clamp(out, cx, lo.has_value(), lo.value_or(0), hi.has_value(), hi.value_or(0));
   if (!needs_grad(x)) return out;
   auto node = make_node("ClampBackward1", {&x}, [lo, hi, sx = SavedTensor(x)](autograd::Node& self, TensorList&& g) {
     Tensor v = sx.unpack(autograd::running_node(self));
@@ -550,18 +455,18 @@ Tensor Tensor::clamp(std::optional<double> lo, std::optional<double> hi) const {
 
 // ---- in-place forms ----
 namespace {
-// self = self (op) other straight into self's memory, when that is safe and simple: CPU,
+// self = self (op) other straight into self's memory, when that is safe and simple: one device,
 // contiguous self (no element written twice), other of the same dtype, and other either not
 // sharing self's storage or being exactly self's elements. Otherwise (false) the caller
 // computes out of place and copies. This is gradient accumulation and every optimizer step.
 bool binary_into_self(const Tensor& self, const Tensor& other, Bin op, double alpha) {
-  if (!self.is_cpu() || !other.is_cpu() || !self.is_contiguous() || self.dtype() != other.dtype() ||
-      binary_result_type(self, other, op) != self.dtype())
+  if (self.device() != other.device() || !self.is_contiguous() || self.dtype() != other.dtype() ||
+      self.dtype() == kBool || binary_result_type(self, other, op) != self.dtype())
     return false;
   if (other.is_alias_of(self) && !(other.raw_data() == self.raw_data() && other.sizes() == self.sizes() &&
                                    other.strides() == self.strides()))
     return false;
-  detail::dispatch<detail::kNumericTypes>(self.dtype(), bin_name(op), [&]<typename T>() { binary_kernel<T>(self, self, other, op, alpha); });
+  detail::backend(self).binary(self, self, other, op, alpha);
   return true;
 }
 template <typename Compute>
@@ -587,37 +492,28 @@ Tensor& Tensor::div_(const Tensor& o) {
 }
 
 namespace {
-// Direct in-place scalar kernels on self's own memory (no temporary).
-// On CUDA, on_cuda(self) runs instead (the same op through the CUDA kernels, out == self).
-template <typename F, typename G>
-void scalar_inplace(Tensor& self, const char* name, F f, G on_cuda) {
-  if (self.is_cuda()) {
-    NNKIT_CHECK(self.dtype() != kBool, "[", name, "] not implemented for bool tensors");
-    on_cuda(self);
-    return;
-  }
-  detail::dispatch<detail::kNumericTypes>(self.dtype(), name, [&]<typename T>() { cpu::kernel<T, T>(self, {&self}, f.template operator()<T>()); });
+// Direct in-place scalar kernels on self's own memory (no temporary), on any device.
+void scalar_inplace(Tensor& self, const char* name, ScalarOp op, double v) {
+  if (self.dtype() == kBool) detail::throw_unsupported_dtype(name, self.dtype(), detail::kNumericTypes);
+  detail::backend(self).scalar(self, self, op, v);
 }
 }  // namespace
 
 Tensor& Tensor::add_(double v) {
   return inplace(*this, nullptr, "add_", [&](const Tensor& s) { return s.add(v); }, [&] {
-    scalar_inplace(*this, "add_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a + x); }; },
-                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Add, v); });
+    scalar_inplace(*this, "add_", ScalarOp::Add, v);
   });
 }
 Tensor& Tensor::sub_(double v) { return add_(-v); }
 Tensor& Tensor::mul_(double v) {
   return inplace(*this, nullptr, "mul_", [&](const Tensor& s) { return s.mul(v); }, [&] {
-    scalar_inplace(*this, "mul_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a * x); }; },
-                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Mul, v); });
+    scalar_inplace(*this, "mul_", ScalarOp::Mul, v);
   });
 }
 Tensor& Tensor::div_(double v) {
   NNKIT_CHECK(is_floating_point(), "[div_] in-place true division needs a floating-point tensor, got ", dtype());
   return inplace(*this, nullptr, "div_", [&](const Tensor& s) { return s.div(v); }, [&] {
-    scalar_inplace(*this, "div_", [v]<typename T>() { return [x = static_cast<T>(v)](T a) { return T(a / x); }; },
-                   [v](Tensor& t) { cuda_detail::scalar(t, t, ScalarOp::Div, v); });
+    scalar_inplace(*this, "div_", ScalarOp::Div, v);
   });
 }
 Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
@@ -626,8 +522,8 @@ Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
 }
 Tensor& Tensor::relu_() {
   return inplace(*this, nullptr, "relu_", [&](const Tensor& s) { return s.relu(); }, [&] {
-    scalar_inplace(*this, "relu_", []<typename T>() { return [](T a) { return a > T(0) ? a : (a != a ? a : T(0)); }; },
-                   [](Tensor& t) { cuda_detail::unary(t, t, Un::Relu); });
+    if (dtype() == kBool) detail::throw_unsupported_dtype("relu_", dtype(), detail::kNumericTypes);
+    detail::backend(*this).unary(*this, *this, Un::Relu);
   });
 }
 

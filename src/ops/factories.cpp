@@ -4,7 +4,7 @@
 #include "core/generator.h"
 #include "cpu/loops.h"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "backend/backend.h"
 
 namespace nnkit {
 
@@ -136,67 +136,26 @@ Tensor eye(int64_t n, std::optional<int64_t> m_opt, const TensorOptions& o) {
 }
 
 namespace {
-// On a CUDA device rand/randn draw there, from the same counters (same values as the CPU).
-Tensor device_random(const Shape& sizes, const TensorOptions& o, std::string_view op, bool normal) {
+// rand/randn: Philox counter blocks drawn by the tensor's backend (the same values on every
+// device).
+Tensor random_fill(const Shape& sizes, const TensorOptions& o, const char* op, bool normal) {
   check_sizes(sizes, op);
   Dtype dtype = o.dtype.value_or(kFloat32);
-  NNKIT_CHECK(is_floating_point(dtype), "[", op, "] expects a floating-point dtype, got ", dtype);
-  Tensor t = detail::empty_contig(sizes, dtype, *o.device);
+  if (!is_floating_point(dtype)) detail::throw_unsupported_dtype(op, dtype, detail::kFloatingTypes);
+  Tensor t = detail::empty_contig(sizes, dtype, o.device.value_or(Device::cpu()));
   auto r = detail::reserve_random(uint64_t((t.numel() + 1) / 2));
-  if (normal)
-    cuda_detail::fill_normal(t, r.seed, r.offset);
-  else
-    cuda_detail::fill_uniform(t, r.seed, r.offset);
+  if (t.numel() > 0) {
+    if (normal)
+      detail::backend(t).fill_normal(t, r.seed, r.offset);
+    else
+      detail::backend(t).fill_uniform(t, r.seed, r.offset);
+  }
   return finish(std::move(t), o);
 }
 }  // namespace
 
-Tensor rand(const Shape& sizes, const TensorOptions& o) {
-  if (o.device && o.device->is_cuda()) return device_random(sizes, o, "rand", false);
-  return random_tensor(sizes, o, kFloat32, "rand", [](const Tensor& t) {
-    detail::dispatch<detail::kFloatingTypes>(t.dtype(), "rand", [&]<typename T>() {
-      int64_t n = t.numel();
-      auto r = detail::reserve_random(uint64_t((n + 1) / 2));
-      T* p = t.data_ptr<T>();
-      cpu::parallel_for((n + 1) / 2, cpu::kParallelGrain / 2, [&](int64_t b, int64_t e) {
-        for (int64_t blk = b; blk < e; ++blk) {
-          uint32_t w[4];
-          detail::Philox::block(r.seed, r.offset + uint64_t(blk), w);
-          for (int k = 0; k < 2 && 2 * blk + k < n; ++k) {
-            if constexpr (std::is_same_v<T, float>)
-              p[2 * blk + k] = detail::uniform_float(w[2 * k]);
-            else
-              p[2 * blk + k] = detail::uniform_double(w[2 * k], w[2 * k + 1]);
-          }
-        }
-      });
-    });
-  });
-}
-
-Tensor randn(const Shape& sizes, const TensorOptions& o) {
-  if (o.device && o.device->is_cuda()) return device_random(sizes, o, "randn", true);
-  return random_tensor(sizes, o, kFloat32, "randn", [](const Tensor& t) {
-    detail::dispatch<detail::kFloatingTypes>(t.dtype(), "randn", [&]<typename T>() {
-      int64_t n = t.numel();
-      // Box-Muller: one counter block (4 words) gives two normals in double precision.
-      auto r = detail::reserve_random(uint64_t((n + 1) / 2));
-      T* p = t.data_ptr<T>();
-      cpu::parallel_for((n + 1) / 2, cpu::kParallelGrain / 2, [&](int64_t b, int64_t e) {
-        for (int64_t blk = b; blk < e; ++blk) {
-          uint32_t w[4];
-          detail::Philox::block(r.seed, r.offset + uint64_t(blk), w);
-          double u1 = 1.0 - detail::uniform_double(w[0], w[1]);  // (0, 1]
-          double u2 = detail::uniform_double(w[2], w[3]);
-          double rad = std::sqrt(-2.0 * std::log(u1));
-          double theta = 2.0 * M_PI * u2;
-          p[2 * blk] = static_cast<T>(rad * std::cos(theta));
-          if (2 * blk + 1 < n) p[2 * blk + 1] = static_cast<T>(rad * std::sin(theta));
-        }
-      });
-    });
-  });
-}
+Tensor rand(const Shape& sizes, const TensorOptions& o) { return random_fill(sizes, o, "rand", false); }
+Tensor randn(const Shape& sizes, const TensorOptions& o) { return random_fill(sizes, o, "randn", true); }
 
 Tensor randint(int64_t low, int64_t high, const Shape& sizes, const TensorOptions& o) {
   NNKIT_CHECK(low < high, "[randint] expects low < high, got low=", low, " high=", high);

@@ -1,12 +1,12 @@
 // Indexing ops: index_select / index_add and gather / scatter_add (each the other's gradient,
 // so higher-order gradients work), flip, and pad (constant, reflect, replicate, circular),
-// the last two composed from differentiable ops. On CUDA the four kernels are cuda_detail's;
-// index values are range-checked on the host first (see check_index_range).
+// the last two composed from differentiable ops. The four kernels are the backend's (they check
+// the index values).
 #include <cstring>
 
 #include "autograd/function.h"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "backend/backend.h"
 
 namespace nnkit {
 
@@ -35,22 +35,6 @@ Split split(const Shape& s, int64_t d) {
   return r;
 }
 
-int64_t checked_index(int64_t v, int64_t size, const char* op, int64_t d) {
-  if (v < 0) v += size;
-  NNKIT_CHECK(v >= 0 && v < size, "[", op, "] index ", (v < 0 ? v - size : v), " is out of bounds for dimension ", d,
-              " with size ", size);
-  return v;
-}
-
-// For a CUDA index: every value must lie in [-size, size), which its min and max decide (two
-// reductions and two small copies to the host, so this synchronizes). Same message as the CPU
-// path's per-element check; the kernels then only wrap negative values.
-void check_index_range(const Tensor& index, int64_t size, const char* op, int64_t d) {
-  if (index.numel() == 0) return;
-  checked_index(index.min().item<int64_t>(), size, op, d);
-  checked_index(index.max().item<int64_t>(), size, op, d);
-}
-
 }  // namespace
 
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
@@ -61,29 +45,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   NNKIT_CHECK(index.dim() <= 1, "[index_select] index must be 0- or 1-dimensional, got shape ", index.sizes());
   detail::check_same_device(x, index, "index_select");
   const int64_t d = detail::wrap_dim(dim, x.dim(), "index_select");
-  const int64_t size = x.dim() == 0 ? 1 : x.size(d);
   Tensor xc = x.contiguous();
   Tensor idx = index.contiguous().view({-1});
   Shape out_sizes = x.sizes();
   if (x.dim() > 0) out_sizes[size_t(d)] = idx.numel();
   Tensor out = detail::empty_contig(out_sizes, x.dtype(), x.device());
   const Split s = split(x.sizes(), d);
-  if (x.is_cuda()) {
-    check_index_range(idx, size, "index_select", d);
-    cuda_detail::index_select(out, xc, idx, s.outer, s.n, s.inner);
-  } else {
-    const int64_t* ip = idx.data_ptr<int64_t>();
-    const int64_t k = idx.numel();
-    std::vector<int64_t> rows(static_cast<size_t>(k));
-    for (int64_t j = 0; j < k; ++j) rows[size_t(j)] = checked_index(ip[j], size, "index_select", d);
-    const size_t es = x.element_size();
-    const char* src = static_cast<const char*>(xc.raw_data());
-    char* dst = static_cast<char*>(out.raw_data());
-    for (int64_t o = 0; o < s.outer; ++o)
-      for (int64_t j = 0; j < k; ++j)
-        std::memcpy(dst + size_t((o * k + j) * s.inner) * es,
-                    src + size_t((o * s.n + rows[size_t(j)]) * s.inner) * es, size_t(s.inner) * es);
-  }
+  if (out.numel() > 0) detail::backend(x).index_select(out, xc, idx, s.outer, s.n, s.inner, d);
   if (needs_grad(x)) {
     Shape xs = x.sizes();
     Tensor saved_index = idx;
@@ -112,25 +80,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   Tensor src = source.detach().contiguous();
   const Split s = split(base.sizes(), d);
   const int64_t k = idx.numel();
-  if (base.is_cuda()) {
-    detail::dispatch<detail::kNumericTypes>(base.dtype(), "index_add", [&]<typename T>() {});  // the CPU path's dtype check
-    check_index_range(idx, s.n, "index_add", d);
-    cuda_detail::index_add(out, idx, src, s.outer, s.n, s.inner);
-  } else {
-    const int64_t* ip = idx.data_ptr<int64_t>();
-    detail::dispatch<detail::kNumericTypes>(base.dtype(), "index_add", [&]<typename T>() {
-      T* o = out.data_ptr<T>();
-      const T* sp = src.data_ptr<T>();
-      for (int64_t j = 0; j < k; ++j) {
-        const int64_t r = checked_index(ip[j], s.n, "index_add", d);
-        for (int64_t a = 0; a < s.outer; ++a) {
-          T* dst = o + (a * s.n + r) * s.inner;
-          const T* from = sp + (a * k + j) * s.inner;
-          for (int64_t i = 0; i < s.inner; ++i) dst[i] += from[i];
-        }
-      }
-    });
-  }
+  if (base.dtype() == kBool) detail::throw_unsupported_dtype("index_add", kBool, detail::kNumericTypes);
+  if (k > 0) detail::backend(base).index_add(out, idx, src, s.outer, s.n, s.inner, d);
   if (needs_grad(base, source)) {
     Tensor saved_index = idx;
     set_history(out, make_node("IndexAddBackward0", {&base, &source}, [d, saved_index](autograd::Node&, TensorList&& g) {
@@ -143,28 +94,6 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
 Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& source);
 
 namespace {
-// Calls f(index_position, x_offset) for every element of `index` (contiguous), with x_offset the
-// offset into a contiguous tensor of shape `xs` at the index's coordinates, dimension d replaced
-// by the index value.
-template <typename F>
-void for_each_gather(const Shape& xs, const Tensor& index, int64_t d, const char* op, F&& f) {
-  const Shape& is = index.sizes();
-  const size_t nd = is.size();
-  Shape xstride = contiguous_strides(xs);
-  std::vector<int64_t> coord(nd, 0);
-  const int64_t* ip = index.data_ptr<int64_t>();
-  const int64_t n = index.numel();
-  for (int64_t p = 0; p < n; ++p) {
-    int64_t off = 0;
-    for (size_t k = 0; k < nd; ++k)
-      off += (int64_t(k) == d ? checked_index(ip[p], xs[k], op, d) : coord[k]) * xstride[k];
-    f(p, off);
-    for (size_t k = nd; k-- > 0;) {
-      if (++coord[k] < is[k]) break;
-      coord[k] = 0;
-    }
-  }
-}
 void check_gather_shapes(const Shape& xs, const Shape& is, int64_t d, const char* op) {
   NNKIT_CHECK(xs.size() == is.size(), "[", op, "] index must have as many dimensions as the input (", xs.size(),
               "), got shape ", is);
@@ -182,16 +111,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_gather_shapes(x.sizes(), index.sizes(), d, "gather");
   Tensor xc = x.contiguous(), idx = index.contiguous();
   Tensor out = detail::empty_contig(index.sizes(), x.dtype(), x.device());
-  if (x.is_cuda()) {
-    if (x.dim() > 0) check_index_range(idx, x.size(d), "gather", d);  // the CPU path checks none for 0-dim
-    cuda_detail::gather(out, xc, idx, d);
-  } else {
-    detail::dispatch<detail::kAllTypes>(x.dtype(), "gather", [&]<typename T>() {
-      const T* src = xc.data_ptr<T>();
-      T* o = out.data_ptr<T>();
-      for_each_gather(x.sizes(), idx, d, "gather", [&](int64_t p, int64_t off) { o[p] = src[off]; });
-    });
-  }
+  if (out.numel() > 0) detail::backend(x).gather(out, xc, idx, d);
   if (needs_grad(x)) {
     Shape xs = x.sizes();
     set_history(out, make_node("GatherBackward0", {&x}, [xs, d, idx](autograd::Node&, TensorList&& g) {
@@ -215,17 +135,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
               " but the index has shape ", index.sizes());
   Tensor out = base.detach().contiguous().clone();
   Tensor src = source.detach().contiguous(), idx = index.contiguous();
-  if (base.is_cuda()) {
-    detail::dispatch<detail::kNumericTypes>(base.dtype(), "scatter_add", [&]<typename T>() {});  // the CPU path's dtype check
-    if (base.dim() > 0) check_index_range(idx, base.size(d), "scatter_add", d);  // the CPU path checks none for 0-dim
-    cuda_detail::scatter_add(out, idx, src, d);
-  } else {
-    detail::dispatch<detail::kNumericTypes>(base.dtype(), "scatter_add", [&]<typename T>() {
-      T* o = out.data_ptr<T>();
-      const T* sp = src.data_ptr<T>();
-      for_each_gather(base.sizes(), idx, d, "scatter_add", [&](int64_t p, int64_t off) { o[off] += sp[p]; });
-    });
-  }
+  if (base.dtype() == kBool) detail::throw_unsupported_dtype("scatter_add", kBool, detail::kNumericTypes);
+  if (idx.numel() > 0) detail::backend(base).scatter_add(out, idx, src, d);
   if (needs_grad(base, source)) {
     set_history(out, make_node("ScatterAddBackward0", {&base, &source}, [d, idx](autograd::Node&, TensorList&& g) {
       return TensorList{g[0], gather(g[0], d, idx)};

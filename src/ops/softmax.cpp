@@ -2,9 +2,8 @@
 #include <cmath>
 
 #include "autograd/function.h"
-#include "cpu/loops.h"
 #include "ops/common.h"
-#include "ops/cuda_ops.h"
+#include "backend/backend.h"
 
 namespace nnkit {
 
@@ -14,30 +13,6 @@ using autograd::SavedTensor;
 using autograd::set_history;
 
 namespace {
-
-template <typename T>
-void softmax_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
-  cpu::parallel_for(outer * inner, std::max<int64_t>(1, cpu::kParallelGrain / std::max<int64_t>(n, 1)),
-                    [&](int64_t b, int64_t e) {
-                      for (int64_t r = b; r < e; ++r) {
-                        int64_t o = r / inner, i = r % inner;
-                        const T* xp = x + o * n * inner + i;
-                        T* yp = y + o * n * inner + i;
-                        T mx = -std::numeric_limits<T>::infinity();
-                        for (int64_t k = 0; k < n; ++k) mx = std::max(mx, xp[k * inner]);
-                        if (std::isinf(mx) && mx < 0) mx = 0;
-                        double sum = 0;
-                        for (int64_t k = 0; k < n; ++k) sum += std::exp(double(xp[k * inner] - mx));
-                        if (log) {
-                          T lse = T(std::log(sum)) + mx;
-                          for (int64_t k = 0; k < n; ++k) yp[k * inner] = xp[k * inner] - lse;
-                        } else {
-                          double inv = 1.0 / sum;
-                          for (int64_t k = 0; k < n; ++k) yp[k * inner] = T(std::exp(double(xp[k * inner] - mx)) * inv);
-                        }
-                      }
-                    });
-}
 
 Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
@@ -49,12 +24,7 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   int64_t n = x.dim() == 0 ? 1 : x.size(d), outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
   for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
-  if (x.numel() > 0 && x.is_cuda())
-    cuda_detail::softmax(out, xc, outer, n, inner, log);
-  else if (x.numel() > 0)
-    detail::dispatch<detail::kFloatingTypes>(x.dtype(), name, [&]<typename T>() {
-      softmax_kernel<T>(xc.data_ptr<T>(), out.data_ptr<T>(), outer, n, inner, log);
-    });
+  if (x.numel() > 0) detail::backend(out).softmax(out, xc, outer, n, inner, log);
   if (needs_grad(x)) {
     auto node = make_node(log ? "LogSoftmaxBackward0" : "SoftmaxBackward0", {&x},
                           [d, log, so = SavedTensor(out, true)](autograd::Node& self, TensorList&& g) {

@@ -25,6 +25,10 @@
   X(Abs, abs, Public, "AbsBackward0", Any, Input, (v < T(0) ? T(-v) : v), g * x.sign())                                         \
   X(Exp, exp, Public, "ExpBackward0", Float, Output, smath::exp(v), g * out)                                                   \
   X(Log, log, Public, "LogBackward0", Float, Input, smath::log(v), g / x)                                                       \
+  X(Log2, log2, Public, "Log2Backward0", Float, Input, smath::log2(v), g / (x * 0.69314718055994530942))             \
+  X(Log10, log10, Public, "Log10Backward0", Float, Input, smath::log10(v), g / (x * 2.30258509299404568402))         \
+  X(Exp2, exp2, Public, "Exp2Backward0", Float, Output, smath::exp2(v), g * out * 0.69314718055994530942)             \
+  X(Tan, tan, Public, "TanBackward0", Float, Output, smath::tan(v), g * (1.0 + out * out))                             \
   X(Log1p, log1p, Public, "Log1PBackward0", Float, Input, smath::log1p(v), g / (x + 1.0))                                       \
   X(Expm1, expm1, Public, "Expm1Backward0", Float, Output, smath::expm1(v), g * (out + 1.0))                                   \
   X(Sqrt, sqrt, Public, "SqrtBackward0", Float, Output, smath::sqrt(v), g / (out * 2.0))                                       \

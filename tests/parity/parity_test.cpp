@@ -66,6 +66,8 @@ void check_op(const std::string& name, const std::vector<nk::Tensor>& inputs, co
   double e = rel_err(no, to);
   record(name, e);
   EXPECT_LE(e, tol(no.dtype())) << name << ": output differs";
+  // An op that loses its grad_fn must fail here, not skip the gradient comparison.
+  ASSERT_EQ(no.requires_grad(), to.requires_grad()) << name << ": requires_grad of the output";
   if (!no.requires_grad()) return;
   nk::Tensor up = nk::randn(no.sizes(), {.dtype = no.dtype()});
   no.backward(up);
@@ -126,6 +128,51 @@ TEST_P(Parity, Elementwise) {
   check_op("strided operands", {R({5, 8}, d), R({8, 5}, d)},
            [](auto& v) { return v[0].t().slice(0, 1, 7, 2) * v[1].slice(0, 1, 7, 2) + v[0].t().slice(0, 0, 3).exp(); },
            [](auto& v) { return v[0].t().slice(0, 1, 7, 2) * v[1].slice(0, 1, 7, 2) + v[0].t().slice(0, 0, 3).exp(); });
+}
+
+// Every unary op alone (a sum of several can hide one small term's error), on inputs inside
+// its domain: positive for the logarithms and roots, (-1.2, 1.2) for tan.
+TEST_P(Parity, UnaryOpsOneByOne) {
+  auto d = GetParam();
+  enum Domain { Any, Positive, Small };
+  struct Case {
+    const char* name;
+    Domain domain;
+    std::function<nk::Tensor(const nk::Tensor&)> nf;
+    std::function<torch::Tensor(const torch::Tensor&)> tf;
+  };
+#define NNKIT_PARITY_UNARY(fn, dom) \
+  Case{#fn, dom, [](const nk::Tensor& x) { return x.fn(); }, [](const torch::Tensor& x) { return x.fn(); }}
+  const std::vector<Case> cases = {
+      NNKIT_PARITY_UNARY(neg, Any),      NNKIT_PARITY_UNARY(abs, Any),        NNKIT_PARITY_UNARY(exp, Any),
+      NNKIT_PARITY_UNARY(log, Positive), NNKIT_PARITY_UNARY(log1p, Positive), NNKIT_PARITY_UNARY(expm1, Any),
+      NNKIT_PARITY_UNARY(log2, Positive), NNKIT_PARITY_UNARY(log10, Positive), NNKIT_PARITY_UNARY(exp2, Any),
+      NNKIT_PARITY_UNARY(tan, Small),    NNKIT_PARITY_UNARY(sqrt, Positive),  NNKIT_PARITY_UNARY(rsqrt, Positive),
+      NNKIT_PARITY_UNARY(sin, Any),      NNKIT_PARITY_UNARY(cos, Any),        NNKIT_PARITY_UNARY(tanh, Any),
+      NNKIT_PARITY_UNARY(sigmoid, Any),  NNKIT_PARITY_UNARY(relu, Any),       NNKIT_PARITY_UNARY(erf, Any),
+      NNKIT_PARITY_UNARY(square, Any),   NNKIT_PARITY_UNARY(reciprocal, Positive), NNKIT_PARITY_UNARY(sign, Any),
+      Case{"gelu", Any, [](const nk::Tensor& x) { return x.gelu(); }, [](const torch::Tensor& x) { return torch::gelu(x); }},
+      Case{"gelu(tanh)", Any, [](const nk::Tensor& x) { return x.gelu("tanh"); },
+           [](const torch::Tensor& x) { return torch::gelu(x, "tanh"); }},
+  };
+#undef NNKIT_PARITY_UNARY
+  for (const Case& c : cases) {
+    nk::Tensor x = R({5, 7}, d);
+    if (c.domain == Positive) x = x.abs() + 0.25;
+    if (c.domain == Small) x = x.tanh() * 1.2;
+    check_op(c.name, {x}, [&](auto& v) { return c.nf(v[0]); }, [&](auto& v) { return c.tf(v[0]); });
+    // Integer inputs: the same dtype rule as PyTorch (exp of int64 is float32, abs stays int64);
+    // LibTorch has no integer gelu (nnkit computes it in float32).
+    if (std::string(c.name).rfind("gelu", 0) == 0) continue;
+    nk::Tensor xi = (x * 3.0).to(nk::kInt64);
+    if (c.domain == Positive) xi = xi.abs() + 1.0;
+    nk::Tensor ni = c.nf(xi);
+    torch::Tensor ti = c.tf(to_torch(xi));
+    EXPECT_EQ(std::string(nk::dtype_name(ni.dtype())), std::string(c10::toString(ti.scalar_type())) == "Long" ? "int64"
+              : std::string(c10::toString(ti.scalar_type())) == "Float" ? "float32" : "other")
+        << c.name << " on int64";
+    EXPECT_LE(rel_err(ni, ti), 1e-5) << c.name << " on int64";
+  }
 }
 
 TEST_P(Parity, ReductionsViewsJoins) {

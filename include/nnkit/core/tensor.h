@@ -33,8 +33,10 @@ using TensorList = std::vector<Tensor>;
 //   nnkit::zeros({2, 3}, {.dtype = nnkit::kFloat64, .requires_grad = true})
 // An unset dtype means the factory's default (float32; int64 for randint and integer arange).
 struct TensorOptions {
-  std::optional<Dtype> dtype;
-  std::optional<Device> device;  // factories: the CPU when unset; *_like: the model tensor's
+  // (Default member initializers: GCC 12's -Wextra warns about a designated initializer that
+  // leaves out a member without one, as in {.dtype = kFloat64}.)
+  std::optional<Dtype> dtype = std::nullopt;
+  std::optional<Device> device = std::nullopt;  // factories: the CPU when unset; *_like: the model tensor's
   bool requires_grad = false;
 };
 
@@ -180,6 +182,10 @@ class Tensor {
   Tensor log() const;
   Tensor log1p() const;
   Tensor expm1() const;
+  Tensor log2() const;
+  Tensor log10() const;
+  Tensor exp2() const;
+  Tensor tan() const;
   Tensor sqrt() const;
   Tensor rsqrt() const;
   Tensor square() const;

@@ -1,0 +1,53 @@
+// The CPU backend's random fills (mirrors cuda/random.cu): Philox4x32-10 counter blocks, two
+// elements per block (uniform: 24 or 53 random bits; normal: Box-Muller in double), in parallel
+// over blocks, so the numbers do not depend on the thread count or the device.
+#include <cmath>
+
+#include "core/dispatch.h"
+#include "core/generator.h"
+#include "cpu/backend.h"
+#include "cpu/loops.h"
+
+namespace nnkit::detail {
+
+void CpuBackend::fill_uniform(const Tensor& t, uint64_t seed, uint64_t offset) const {
+  dispatch<kFloatingTypes>(t.dtype(), "rand", [&]<typename T>() {
+    const int64_t n = t.numel();
+    const struct { uint64_t seed, offset; } r{seed, offset};
+    T* p = t.data_ptr<T>();
+    cpu::parallel_for((n + 1) / 2, cpu::kParallelGrain / 2, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+          uint32_t w[4];
+          Philox::block(r.seed, r.offset + uint64_t(blk), w);
+          for (int k = 0; k < 2 && 2 * blk + k < n; ++k) {
+            if constexpr (std::is_same_v<T, float>)
+              p[2 * blk + k] = uniform_float(w[2 * k]);
+            else
+              p[2 * blk + k] = uniform_double(w[2 * k], w[2 * k + 1]);
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::fill_normal(const Tensor& t, uint64_t seed, uint64_t offset) const {
+  dispatch<kFloatingTypes>(t.dtype(), "randn", [&]<typename T>() {
+    const int64_t n = t.numel();
+    const struct { uint64_t seed, offset; } r{seed, offset};
+    T* p = t.data_ptr<T>();
+    cpu::parallel_for((n + 1) / 2, cpu::kParallelGrain / 2, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+          uint32_t w[4];
+          Philox::block(r.seed, r.offset + uint64_t(blk), w);
+          double u1 = 1.0 - uniform_double(w[0], w[1]);  // (0, 1]
+          double u2 = uniform_double(w[2], w[3]);
+          double rad = std::sqrt(-2.0 * std::log(u1));
+          double theta = 2.0 * M_PI * u2;
+          p[2 * blk] = static_cast<T>(rad * std::cos(theta));
+          if (2 * blk + 1 < n) p[2 * blk + 1] = static_cast<T>(rad * std::sin(theta));
+      }
+    });
+  });
+}
+
+}  // namespace nnkit::detail
