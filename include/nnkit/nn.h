@@ -1,7 +1,7 @@
 #pragma once
 // Everything under nnkit::nn.
 #include "nnkit/nn/activation.h"
-#include "nnkit/nn/containers.h"
+#include "nnkit/nn/container.h"
 #include "nnkit/nn/feature_extractor.h"
 #include "nnkit/nn/functional.h"
 #include "nnkit/nn/init.h"

@@ -1,7 +1,16 @@
 #pragma once
+// Identity and Linear (torch/nn/modules/linear.py).
 #include "nnkit/nn/module.h"
 
 namespace nnkit::nn {
+
+// Returns its input unchanged: the module for "nothing happens here" (never an empty slot).
+class Identity : public Module {
+ public:
+  Identity() = default;
+  Tensor forward(const Tensor& x) override { return x; }
+  TensorList forward_list(const TensorList& inputs) override { return inputs; }
+};
 
 // y = x W^T + b. weight [out_features, in_features], bias [out_features]; PyTorch's default
 // initialization (kaiming_uniform_ with a = sqrt(5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
