@@ -6,6 +6,7 @@
 
 #include "nnkit/autograd/grad_mode.h"
 #include "nnkit/ops.h"
+#include "nn/internal.h"
 
 namespace nnkit::nn::init {
 
@@ -181,3 +182,16 @@ Tensor sparse_(Tensor t, double sparsity, double std) {
 }
 
 }  // namespace nnkit::nn::init
+
+namespace nnkit::nn::internal {
+
+void reset_default_parameters(Tensor& weight, Tensor& bias) {
+  init::kaiming_uniform_(weight, {.a = std::sqrt(5.0)});
+  if (bias.defined()) {
+    int64_t fan_in = init::calculate_fan_in_and_fan_out(weight).fan_in;
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+}  // namespace nnkit::nn::internal

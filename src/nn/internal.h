@@ -7,13 +7,6 @@
 #include "nnkit/nn/functional.h"
 #include "nnkit/nn/module.h"
 
-namespace nnkit::nn {
-// Convolution with "same"/"valid"/explicit padding in any padding mode (src/nn/more_layers.cpp).
-Tensor padded_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, functional::Pair stride,
-                     const functional::Padding& padding, functional::Pair dilation, int64_t groups,
-                     const std::string& mode);
-}  // namespace nnkit::nn
-
 namespace nnkit::nn::functional {
 // A loss's reduction: none, sum or mean (src/nn/functional.cpp).
 Tensor reduce_loss(const Tensor& loss, Reduction reduction);
@@ -21,16 +14,12 @@ Tensor reduce_loss(const Tensor& loss, Reduction reduction);
 
 namespace nnkit::nn::internal {
 
-// Python's repr of a 2-tuple, "(3, 3)" (src/nn/layers.cpp).
+// Python's repr of a 2-tuple, "(3, 3)" (src/nn/module.cpp).
 std::string pair_str(functional::Pair p);
-// The option checks every convolution module shares: positive channels divisible by groups,
-// a known padding mode.
-void check_conv_options(const char* who, int64_t in_channels, int64_t out_channels, int64_t groups,
-                        const std::string& padding_mode);
 // The default initialization of PyTorch's Linear and _ConvNd (reset_parameters):
-// kaiming_uniform_(a = sqrt(5)) for the weight, uniform(+-1/sqrt(fan_in)) for the bias.
+// kaiming_uniform_(a = sqrt(5)) for the weight, uniform(+-1/sqrt(fan_in)) for the bias
+// (src/nn/init.cpp).
 void reset_default_parameters(Tensor& weight, Tensor& bias);
-
 
 // Marks `m` as running (for the construction-in-forward check and error paths).
 struct CallGuard {

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <mutex>
 #include <sstream>
 #include <typeinfo>
@@ -440,6 +442,21 @@ std::string Module::repr() const {
 }
 
 std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }
+
+std::string py_float(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  std::string s(buf, r.ptr);
+  // Python switches to exponent notation below 1e-4 and from 1e16; to_chars picks the shorter.
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string internal::pair_str(functional::Pair p) {
+  return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")";
+}
 
 // ---- computation ----
 // forward and forward_list default to each other, so a module overrides whichever fits; this

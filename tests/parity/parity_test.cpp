@@ -448,7 +448,7 @@ TEST(ParityOptim, TwentyFiveStepsMatchLibTorch) {
   }
 }
 
-// ---- indexing, padding, and the layers of more_layers.h ----
+// ---- indexing, padding, and more layers (conv.h, normalization.h, attention.h, loss.h, ...) ----
 namespace {
 // The same module in both libraries (state copied from LibTorch's): output, input gradients
 // and parameter gradients compared.

@@ -1,7 +1,9 @@
 #pragma once
-// Activation modules: each a thin, hookable wrapper over its functional form.
+// Activation modules (torch/nn/modules/activation.py): each a thin, hookable wrapper over its
+// functional form. ReLU, GELU, Sigmoid, Tanh, LeakyReLU, SiLU, Softmax, LogSoftmax.
 #include <string>
 
+#include "nnkit/nn/functional.h"
 #include "nnkit/nn/module.h"
 
 namespace nnkit::nn {
@@ -35,6 +37,41 @@ class Sigmoid : public Module {
 class Tanh : public Module {
  public:
   Tensor forward(const Tensor& x) override { return x.tanh(); }
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : slope_(negative_slope) {}
+  Tensor forward(const Tensor& x) override { return functional::leaky_relu(x, slope_); }
+  std::string extra_repr() const override;
+
+ private:
+  double slope_;
+};
+
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return functional::silu(x); }
+};
+
+class Softmax : public Module {
+ public:
+  explicit Softmax(int64_t dim) : dim_(dim) {}
+  Tensor forward(const Tensor& x) override { return x.softmax(dim_); }
+  std::string extra_repr() const override { return "dim=" + std::to_string(dim_); }
+
+ private:
+  int64_t dim_;
+};
+
+class LogSoftmax : public Module {
+ public:
+  explicit LogSoftmax(int64_t dim) : dim_(dim) {}
+  Tensor forward(const Tensor& x) override { return x.log_softmax(dim_); }
+  std::string extra_repr() const override { return "dim=" + std::to_string(dim_); }
+
+ private:
+  int64_t dim_;
 };
 
 }  // namespace nnkit::nn

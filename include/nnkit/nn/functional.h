@@ -89,4 +89,34 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntrop
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
+// Zeroes whole channels (dimension 1) with probability p, scaling the rest by 1/(1-p).
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true);
+// weight [num_embeddings, dim]; indices int64 of any shape -> [..., dim]. Rows at padding_idx
+// receive no gradient.
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt);
+// y[n, o] = x1[n, :] W[o] x2[n, :]^T + b[o];  x1 [N, I1], x2 [N, I2], W [O, I1, I2].
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias = {});
+// x [N, C, L], weight [K, C/groups, k].
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int64_t stride = 1, int64_t padding = 0,
+              int64_t dilation = 1, int64_t groups = 1);
+// The transpose (adjoint) of conv2d: x [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw];
+// output size (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+struct ConvTranspose2dFuncOptions {
+  Pair stride = 1;
+  Pair padding = 0;
+  Pair output_padding = 0;
+  int64_t groups = 1;
+  Pair dilation = 1;
+};
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+                        const ConvTranspose2dFuncOptions& options = {});
+// Normalizes each (sample, channel) over its spatial positions.
+Tensor instance_norm(const Tensor& x, const Tensor& weight = {}, const Tensor& bias = {}, double eps = 1e-5);
+// Losses on probabilities (binary_cross_entropy; log terms clamped at -100 as in PyTorch) and on
+// logits (numerically stable; pos_weight weighs the positive term per class).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                            Reduction reduction = Reduction::Mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = {},
+                                        const Tensor& pos_weight = {}, Reduction reduction = Reduction::Mean);
+
 }  // namespace nnkit::nn::functional

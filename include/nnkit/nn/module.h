@@ -285,6 +285,8 @@ class Module : public std::enable_shared_from_this<Module> {
 };
 
 std::ostream& operator<<(std::ostream& os, const Module& m);
+// Python's repr of a float, for extra_repr: shortest round-trip form, "1e-05", "0.1", "1.0".
+std::string py_float(double v);
 
 // Allows constructing modules inside forward() for its scope (e.g. a lazily built cache).
 class AllowModuleCreationInForward {

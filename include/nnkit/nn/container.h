@@ -1,5 +1,6 @@
 #pragma once
-// Containers: Identity, Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict.
+// Containers (torch/nn/modules/container.py): Sequential, ModuleList, ModuleDict,
+// ParameterList, ParameterDict.
 // Children get PyTorch's names ("0", "1", ... or the dict keys), so parameter names such as
 // "layers.2.weight" match the equivalent PyTorch model.
 #include <string>
@@ -24,14 +25,6 @@ class ChildIterator {
 
  private:
   Inner it_;
-};
-
-// Returns its input unchanged: the module for "nothing happens here" (never an empty slot).
-class Identity : public Module {
- public:
-  Identity() = default;
-  Tensor forward(const Tensor& x) override { return x; }
-  TensorList forward_list(const TensorList& inputs) override { return inputs; }
 };
 
 // Calls its children in order, each on the previous one's output.

@@ -1,4 +1,5 @@
-#include "nnkit/nn/containers.h"
+// Containers (include/nnkit/nn/container.h); semantics from torch/nn/modules/container.py.
+#include "nnkit/nn/container.h"
 
 #include <sstream>
 
