@@ -50,6 +50,10 @@ class AccumulateGrad final : public Node {
     const Dtype dtype = leaf_->dtype();
     NNKIT_CHECK(g.sizes() == leaf_->sizes(), "[backward] gradient of shape ", g.sizes(),
                 " does not match the leaf's shape ", leaf_->sizes());
+    // Every gradient reaches its leaf on the leaf's device: a backward function that built a
+    // tensor on another device (a CPU arange for a CUDA input) is reported here, not summed.
+    NNKIT_CHECK(g.device() == leaf_->device(), "[backward] gradient on ", g.device(), " for a leaf on ",
+                leaf_->device(), ": a backward function created its result on the wrong device");
     if (!meta.grad.defined()) {
       // Steal the incoming buffer when nobody else holds it; else copy, so .grad() never
       // aliases a tensor the user can see.

@@ -156,21 +156,10 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r) {
 
 }  // namespace nnkit::nn::functional
 
-// ---- moved from more_layers.cpp ----
-// dropout2d, embedding, bilinear, conv1d, instance_norm, the binary cross-entropy losses and
-// conv_transpose2d (composed of differentiable ops), and Padding's string form.
+// dropout2d, embedding, bilinear and the binary cross-entropy losses (composed of
+// differentiable ops).
 namespace nnkit::nn::functional {
 
-Padding::Padding(const char* s) {
-  const std::string v = s ? s : "";
-  if (v == "same") {
-    kind = Kind::Same;
-  } else if (v == "valid") {
-    kind = Kind::Valid;
-  } else {
-    nnkit::detail::throw_error("[Conv] invalid padding string '" + v + "': expected \"same\" or \"valid\"");
-  }
-}
 
 Tensor dropout2d(const Tensor& x, double p, bool training) {
   NNKIT_CHECK(p >= 0 && p <= 1, "[dropout2d] dropout probability has to be between 0 and 1, but got ", p);
@@ -217,29 +206,7 @@ Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const 
   return y.view(out);
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int64_t dilation,
-              int64_t groups) {
-  NNKIT_CHECK(x.dim() == 3, "[conv1d] expects input [N, C, L], got shape ", x.sizes());
-  NNKIT_CHECK(weight.dim() == 3, "[conv1d] expects weight [K, C/groups, k], got shape ", weight.sizes());
-  Tensor y = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias,
-                    {.stride = Pair(1, stride), .padding = Pair(0, padding), .dilation = Pair(1, dilation), .groups = groups});
-  return y.squeeze(2);
-}
 
-Tensor instance_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  NNKIT_CHECK(x.dim() >= 3, "[instance_norm] expects [N, C, ...], got shape ", x.sizes());
-  Shape dims;
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  Tensor mean = x.mean(dims, true);
-  Tensor var = x.var(dims, 0, true);
-  Tensor y = (x - mean) * (var + eps).rsqrt();
-  if (weight.defined()) {
-    Shape s = Shape::filled(size_t(x.dim()), 1);
-    s[1] = x.size(1);
-    y = y * weight.view(s) + bias.view(s);
-  }
-  return y;
-}
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
   NNKIT_CHECK(input.sizes() == target.sizes(), "[binary_cross_entropy] target shape ", target.sizes(),
@@ -267,41 +234,5 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   return reduce_loss(l, reduction);
 }
 
-// conv_transpose2d as a convolution: insert stride-1 zeros between the input's pixels, pad by
-// dilation * (k - 1) - padding (plus output_padding at the end), and convolve (stride 1) with
-// the kernel flipped and its in/out channel roles swapped per group. Composed of
-// differentiable ops, so its gradients come for free and match.
-Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dFuncOptions& o) {
-  NNKIT_CHECK(x.dim() == 4, "[conv_transpose2d] expects input [N, C, H, W], got shape ", x.sizes());
-  NNKIT_CHECK(weight.dim() == 4 && weight.size(0) == x.size(1) && o.groups > 0 && x.size(1) % o.groups == 0,
-              "[conv_transpose2d] weight of shape ", weight.sizes(), " does not fit input ", x.sizes(), " with ", o.groups,
-              " groups (expected [", x.size(1), ", out_channels / groups, kh, kw])");
-  NNKIT_CHECK(o.stride.h > 0 && o.stride.w > 0 && o.dilation.h > 0 && o.dilation.w > 0 && o.padding.h >= 0 &&
-                  o.padding.w >= 0,
-              "[conv_transpose2d] stride and dilation must be positive, padding non-negative");
-  NNKIT_CHECK(o.output_padding.h >= 0 && o.output_padding.w >= 0 &&
-                  (o.output_padding.h < o.stride.h || o.output_padding.h < o.dilation.h) &&
-                  (o.output_padding.w < o.stride.w || o.output_padding.w < o.dilation.w),
-              "[conv_transpose2d] output_padding must be smaller than either stride or dilation");
-  Tensor up = x;
-  auto insert_zeros = [](Tensor t, int64_t dim, int64_t s) {
-    if (s == 1) return t;
-    const int64_t n = t.size(dim);
-    Shape zs = t.sizes();
-    zs.insert(size_t(dim) + 1, s - 1);
-    Tensor z = zeros(zs, {.dtype = t.dtype(), .device = t.device()});
-    Tensor inter = cat({t.unsqueeze(dim + 1), z}, dim + 1);  // [.., n, s, ..]
-    Shape merged = t.sizes();
-    merged[size_t(dim)] = n * s;
-    return inter.reshape(merged).narrow(dim, 0, (n - 1) * s + 1);
-  };
-  up = insert_zeros(insert_zeros(up, 2, o.stride.h), 3, o.stride.w);
-  const int64_t kh = weight.size(2), kw = weight.size(3);
-  const int64_t ph = o.dilation.h * (kh - 1) - o.padding.h, pw = o.dilation.w * (kw - 1) - o.padding.w;
-  up = pad(up, {pw, pw + o.output_padding.w, ph, ph + o.output_padding.h});
-  const int64_t g = o.groups, cin_g = weight.size(0) / g, cout_g = weight.size(1);
-  Tensor w = flip(weight, {2, 3}).view({g, cin_g, cout_g, kh, kw}).transpose(1, 2).reshape({g * cout_g, cin_g, kh, kw});
-  return conv2d(up, w, bias, {.stride = 1, .padding = 0, .dilation = o.dilation, .groups = g});
-}
 
 }  // namespace nnkit::nn::functional

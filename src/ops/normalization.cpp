@@ -1,6 +1,6 @@
 // Normalization: batch_norm (the backend's fused kernels, batch statistics in training and
-// running statistics in evaluation, PyTorch's running-statistics update), and group_norm and
-// layer_norm composed from differentiable ops.
+// running statistics in evaluation, PyTorch's running-statistics update), and group_norm,
+// layer_norm and instance_norm composed from differentiable ops.
 #include "autograd/function.h"
 #include "backend/backend.h"
 #include "nnkit/autograd/grad_mode.h"
@@ -139,6 +139,21 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor y = (x - x.mean(dims, true)) * (x.var(dims, 0, true) + eps).rsqrt();
   if (weight.defined()) y = y * weight;
   if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor instance_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  NNKIT_CHECK(x.dim() >= 3, "[instance_norm] expects [N, C, ...], got shape ", x.sizes());
+  Shape dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Tensor mean = x.mean(dims, true);
+  Tensor var = x.var(dims, 0, true);
+  Tensor y = (x - mean) * (var + eps).rsqrt();
+  if (weight.defined()) {
+    Shape s = Shape::filled(size_t(x.dim()), 1);
+    s[1] = x.size(1);
+    y = y * weight.view(s) + bias.view(s);
+  }
   return y;
 }
 

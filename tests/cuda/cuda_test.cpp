@@ -1559,8 +1559,8 @@ TEST_F(Cuda, RandomFillsMatchTheCpuStream) {
     manual_seed(7);
     Tensor uc = rand({1001}, {.dtype = dt}), nc = randn({3, 333}, {.dtype = dt});
     manual_seed(7);
-    Tensor ug = rand({1001}, {.dtype = dt, .device = Device::cuda()}),
-           ng = randn({3, 333}, {.dtype = dt, .device = Device::cuda()});
+    Tensor ug = rand({1001}, {.dtype = dt, .device = dev()}),
+           ng = randn({3, 333}, {.dtype = dt, .device = dev()});
     EXPECT_TRUE(close(uc, ug, 0)) << dt;
     EXPECT_TRUE(close(nc, ng, dt == kFloat32 ? 1e-6 : 1e-12)) << dt;
   }

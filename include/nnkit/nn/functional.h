@@ -42,7 +42,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, co
 
 struct Pool2dOptions {
   Pair kernel_size;
-  std::optional<Pair> stride;  // defaults to kernel_size
+  std::optional<Pair> stride = std::nullopt;  // defaults to kernel_size
   Pair padding = 0;
   bool ceil_mode = false;
 };
@@ -72,7 +72,7 @@ Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
 enum class Reduction { None, Mean, Sum };
 struct CrossEntropyOptions {
-  Tensor weight;              // per-class weights [C], or undefined
+  Tensor weight = {};         // per-class weights [C], or undefined
   int64_t ignore_index = -100;
   Reduction reduction = Reduction::Mean;
   double label_smoothing = 0.0;

@@ -86,7 +86,7 @@ class LinearLR : public LRScheduler {
 // base_momentum.
 struct OneCycleOptions {
   double max_lr = 0.1;
-  std::vector<double> max_lrs;  // one per parameter group; empty: max_lr for every group
+  std::vector<double> max_lrs = {};  // one per parameter group; empty: max_lr for every group
   int64_t total_steps = 100;
   double pct_start = 0.3;
   bool cos_anneal = true;

@@ -16,7 +16,7 @@ namespace nnkit::optim {
 template <typename Options>
 struct ParamGroup {
   TensorList params;
-  std::optional<Options> options;
+  std::optional<Options> options = std::nullopt;
 };
 
 class Optimizer {
@@ -41,7 +41,7 @@ class Optimizer {
   }
   // The momentum of a group (SGD and RMSprop: momentum; Adam and AdamW: beta1), for schedulers
   // that cycle it; nullopt for optimizers without one.
-  virtual std::optional<double> momentum(size_t group = 0) const { return std::nullopt; }
+  virtual std::optional<double> momentum(size_t /*group*/ = 0) const { return std::nullopt; }
   virtual void set_momentum(double value, size_t group) { (void)value, (void)group; }
 
   // PyTorch's layout, flattened into tensor names: "state.<i>.<name>" for each parameter's
