@@ -43,5 +43,7 @@ fi
 # Ninja for a new build directory; an existing one keeps the generator it was made with.
 generator=()
 [ -f "$build_dir/CMakeCache.txt" ] || generator=(-G Ninja)
-cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+# NNKIT_WERROR: the project's own build (and so CI) treats any compiler warning as an error;
+# pass -DNNKIT_WERROR=OFF to build with another compiler's new warnings.
+cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DNNKIT_WERROR=ON "$@"
 cmake --build "$build_dir" -j"$(nproc)"

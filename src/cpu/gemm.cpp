@@ -46,9 +46,9 @@ void with_b(const MA& a, int64_t N, int64_t K, const T* B, int64_t b_rs, int64_t
 template <typename T, int R, bool BContiguous, typename AElem>
 __attribute__((noinline)) void small_tile(int64_t N, int64_t kc, AElem a, const T* B, int64_t b_rs,
                                                       int64_t b_cs, T* C, int64_t ldc, bool add) {
-  // GCC/Clang vector extensions: one 64-byte vector (an AVX-512 register; two or four
-  // narrower ones elsewhere), portable without intrinsics.
-  constexpr int64_t W = 64 / sizeof(T);
+  // GCC/Clang vector extensions: one machine vector (packed::kVecBytes: an AVX-512 or an AVX2
+  // register), portable without intrinsics.
+  constexpr int64_t W = packed::kVecBytes / sizeof(T);
   using Vec = typename packed::Vec<T>::type;
   for (int64_t j0 = 0; j0 < N; j0 += W) {
     const int64_t cols = std::min<int64_t>(W, N - j0);

@@ -23,24 +23,32 @@
 
 namespace nnkit::cpu::packed {
 
+// One machine vector: 64 bytes with AVX-512, 32 bytes otherwise. (With 64-byte vectors on an
+// AVX2-only CPU, the 8 x 2 accumulators of the micro-kernel need 32 ymm registers of 16 and
+// spill on every step: a 1024^3 float product ran at 2 GFLOP/s.)
+#if defined(__AVX512F__)
+inline constexpr int kVecBytes = 64;
+#else
+inline constexpr int kVecBytes = 32;
+#endif
 template <typename T>
 struct Vec;
 template <>
 struct Vec<float> {
-  typedef float type __attribute__((vector_size(64), aligned(64)));
+  typedef float type __attribute__((vector_size(kVecBytes), aligned(kVecBytes)));
 };
 template <>
 struct Vec<double> {
-  typedef double type __attribute__((vector_size(64), aligned(64)));
+  typedef double type __attribute__((vector_size(kVecBytes), aligned(kVecBytes)));
 };
 template <>
 struct Vec<int64_t> {  // for the small integer products in gemm.cpp
-  typedef int64_t type __attribute__((vector_size(64), aligned(64)));
+  typedef int64_t type __attribute__((vector_size(kVecBytes), aligned(kVecBytes)));
 };
 
 template <typename T>
 struct Blocking {
-  static constexpr int64_t W = 64 / sizeof(T);  // lanes per vector
+  static constexpr int64_t W = kVecBytes / sizeof(T);  // lanes per vector
   static constexpr int64_t MR = 8;
   static constexpr int64_t NR = 2 * W;
   static constexpr int64_t KC = 512;   // tuned on Zen 4: 256 -> 93, 512 -> 101 GFLOP/s (1 core)
