@@ -179,7 +179,9 @@ std::vector<double> per_channel(const Tensor& t, int64_t C, double fill) {
 void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                                   const Tensor& y, Tensor& save_mean, Tensor& save_invstd, bool want_batch_stats,
                                   Tensor& batch_mean, Tensor& batch_var) const {
-  const auto [N, C, S] = bn_dims(x);
+  // (plain variables: clang < 16 cannot capture structured bindings in a lambda)
+  const BnDims dims = bn_dims(x);
+  const int64_t N = dims.N, C = dims.C, S = dims.S;
   const int64_t M = N * S;
   std::vector<double> mean(static_cast<size_t>(C)), var(static_cast<size_t>(C));
   dispatch<kFloatingTypes>(x.dtype(), "batch_norm", [&]<typename T>() {
@@ -205,7 +207,9 @@ void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& weight, const T
 }
 
 void CpuBackend::batch_norm_apply(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& y) const {
-  const auto [N, C, S] = bn_dims(x);
+  // (plain variables: clang < 16 cannot capture structured bindings in a lambda)
+  const BnDims dims = bn_dims(x);
+  const int64_t N = dims.N, C = dims.C, S = dims.S;
   dispatch<kFloatingTypes>(x.dtype(), "batch_norm", [&]<typename T>() {
     bn_apply<T>(x.data_ptr<T>(), y.data_ptr<T>(), N, C, S, scale.data_ptr<double>(), shift.data_ptr<double>());
   });
@@ -214,7 +218,9 @@ void CpuBackend::batch_norm_apply(const Tensor& x, const Tensor& scale, const Te
 void CpuBackend::batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& save_mean,
                                      const Tensor& save_invstd, double, const Tensor& dx, const Tensor& dweight,
                                      const Tensor& dbias) const {
-  const auto [N, C, S] = bn_dims(x);
+  // (plain variables: clang < 16 cannot capture structured bindings in a lambda)
+  const BnDims dims = bn_dims(x);
+  const int64_t N = dims.N, C = dims.C, S = dims.S;
   const int64_t M = N * S;
   const double* mean = save_mean.data_ptr<double>();
   const double* invstd = save_invstd.data_ptr<double>();
