@@ -278,8 +278,7 @@ Tensor unary(const Tensor& x_in, Un op) {
   detail::check_defined(x_in, info.name);
   Tensor x = x_in;
   if (info.float_only && !x.is_floating_point()) x = x.to(kFloat32);
-  NNKIT_CHECK(x.dtype() != kBool, "[", info.name,
-              "] not implemented for bool tensors; convert with .to(nnkit::kFloat32) first");
+  if (x.dtype() == kBool) detail::throw_unsupported_dtype(info.name, kBool, detail::kNumericTypes);
   Tensor out = detail::empty_contig(x.sizes(), x.dtype(), x.device());
   detail::backend(out).unary(out, x, op);
   if (!needs_grad(x)) return out;
