@@ -3,6 +3,13 @@
 #include <omp.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nnkit/nnkit.h>
+#include <stdexcept>
+#include <string>
+
 #include "timing.h"
 
 // LibTorch on Debian does its GEMMs in the system BLAS (OpenBLAS once libopenblas0-pthread is
@@ -20,6 +27,38 @@ inline void set_threads(int n) {
 }
 
 inline bool libtorch_uses_openblas() { return openblas_set_num_threads != nullptr; }
+
+// One line naming the configuration both sides run in: threads, LibTorch's version and CPU
+// capability (1.13 uses AVX2 kernels unless ATEN_CPU_CAPABILITY=avx512), its BLAS and the
+// OpenBLAS core type when one is forced.
+inline void print_config(int threads) {
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("config: %d thread(s) for nnkit (OpenMP) and LibTorch %s (intra-op threads %d, ATEN_CPU_CAPABILITY=%s, "
+              "BLAS %s, OPENBLAS_CORETYPE=%s)\n",
+              threads, TORCH_VERSION, torch::get_num_threads(), cap ? cap : "(default)",
+              libtorch_uses_openblas() ? "OpenBLAS" : "LibTorch's own", core ? core : "(auto)");
+}
+
+// Before timing: both sides must have computed the same thing. Throws (the benchmark stops)
+// when max |a - b| > tol * max |b|.
+inline void check_same(const std::string& what, const nnkit::Tensor& a, const torch::Tensor& b, double tol = 1e-4) {
+  nnkit::Tensor c = a.detach().contiguous().to(nnkit::kFloat64);
+  torch::Tensor tb = b.detach().contiguous().to(torch::kFloat64);
+  if (c.numel() != tb.numel()) throw std::runtime_error("check_same(" + what + "): element counts differ");
+  const double* pa = c.data_ptr<double>();
+  const double* pb = tb.data_ptr<double>();
+  double err = 0, scale = 0;
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    err = std::max(err, std::abs(pa[i] - pb[i]));
+    scale = std::max(scale, std::abs(pb[i]));
+  }
+  if (!(err <= tol * std::max(scale, 1e-12)))
+    throw std::runtime_error("check_same(" + what + "): nnkit and LibTorch differ, relative error " +
+                             std::to_string(err / std::max(scale, 1e-12)));
+  std::printf("checked: %s, nnkit = LibTorch within %.1e (relative error %.1e)\n", what.c_str(), tol,
+              err / std::max(scale, 1e-12));
+}
 
 
 // Nanoseconds per call of f over one batch of `inner` calls.

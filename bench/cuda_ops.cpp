@@ -15,17 +15,6 @@ using nnkit::Device;
 using nnkit::Tensor;
 
 namespace {
-struct Block : nn::Module {
-  explicit Block(int64_t c) {
-    conv1 = register_module<nn::Conv2d>("conv1", {.in_channels = c, .out_channels = c, .kernel_size = 3, .padding = 1, .bias = false});
-    bn1 = register_module<nn::BatchNorm2d>("bn1", c);
-    conv2 = register_module<nn::Conv2d>("conv2", {.in_channels = c, .out_channels = c, .kernel_size = 3, .padding = 1, .bias = false});
-    bn2 = register_module<nn::BatchNorm2d>("bn2", c);
-  }
-  Tensor forward(const Tensor& x) override { return (bn2(conv2(bn1(conv1(x)).relu())) + x).relu(); }
-  nn::Ptr<nn::Conv2d> conv1, conv2;
-  nn::Ptr<nn::BatchNorm2d> bn1, bn2;
-};
 
 // Median wall time (ms) of f over `reps` runs after two warm-ups (the first CUDA runs search
 // cuDNN's algorithms), with the device drained after each call.
@@ -55,7 +44,7 @@ int main(int argc, char** argv) {
   double ms[2][2];
   for (int dev = 0; dev < 2; ++dev) {
     Device d = dev ? gpu : cpu;
-    auto block = nn::make<Block>(C);
+    auto block = nn::make<nnkit::models::BasicBlock>(C, C);  // the project's ResNet block
     block->to(d);
     Tensor x = nnkit::randn({N, C, H, H}, {.device = d, .requires_grad = true});
     block->train();

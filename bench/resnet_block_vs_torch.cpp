@@ -12,44 +12,11 @@
 #include <nnkit/nnkit.h>
 
 #include "bench_util.h"
+#include "parity/torch_twins.h"  // the LibTorch twin of nnkit::models::BasicBlock
 #include <vector>
 
 namespace nn = nnkit::nn;
 
-
-namespace {
-
-struct NkBlock : nn::Module {
-  NkBlock(int64_t c) {
-    conv1 = register_module<nn::Conv2d>("conv1", {.in_channels = c, .out_channels = c, .kernel_size = 3, .padding = 1, .bias = false});
-    bn1 = register_module<nn::BatchNorm2d>("bn1", c);
-    conv2 = register_module<nn::Conv2d>("conv2", {.in_channels = c, .out_channels = c, .kernel_size = 3, .padding = 1, .bias = false});
-    bn2 = register_module<nn::BatchNorm2d>("bn2", c);
-  }
-  nnkit::Tensor forward(const nnkit::Tensor& x) override {
-    auto h = bn1(conv1(x)).relu();
-    return (bn2(conv2(h)) + x).relu();
-  }
-  nn::Ptr<nn::Conv2d> conv1, conv2;
-  nn::Ptr<nn::BatchNorm2d> bn1, bn2;
-};
-
-struct TBlockImpl : torch::nn::Module {
-  TBlockImpl(int64_t c)
-      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1).bias(false)))),
-        bn1(register_module("bn1", torch::nn::BatchNorm2d(c))),
-        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 3).padding(1).bias(false)))),
-        bn2(register_module("bn2", torch::nn::BatchNorm2d(c))) {}
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto h = torch::relu(bn1(conv1(x)));
-    return torch::relu(bn2(conv2(h)) + x);
-  }
-  torch::nn::Conv2d conv1;
-  torch::nn::BatchNorm2d bn1;
-  torch::nn::Conv2d conv2;
-  torch::nn::BatchNorm2d bn2;
-};
-}  // namespace
 
 int main(int argc, char** argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : omp_get_max_threads();
@@ -59,14 +26,27 @@ int main(int argc, char** argv) {
   nnkit::manual_seed(0);
   torch::manual_seed(0);
 
-  auto nk = nn::make<NkBlock>(C);
+  // The project's one ResNet block (torchvision's BasicBlock) in both libraries, same weights.
+  auto nk = nn::make<nnkit::models::BasicBlock>(C, C);
+  parity::TorchBasicBlockImpl tb(C, C);
+  parity::load_from_torch(*nk, tb);
   nnkit::Tensor nx = nnkit::randn({N, C, H, H}, {.requires_grad = true});
-  TBlockImpl tb(C);
-  torch::Tensor tx = torch::randn({N, C, H, H}).requires_grad_(true);
+  torch::Tensor tx = torch::from_blob(nx.data_ptr<float>(), {N, C, H, H}).clone().requires_grad_(true);
   double flops = 2.0 * 2 * N * C * C * 9 * H * H;  // two 3x3 convs, forward
 
   nk->train();
   tb.train();
+  bench::print_config(threads);
+  {
+    // Both sides compute the same block before anything is timed (train mode: batch statistics;
+    // the running statistics this updates are the same on both sides).
+    nnkit::Tensor y = (*nk)(nx);
+    torch::Tensor ty = tb.forward(tx);
+    bench::check_same("train forward", y, ty);
+    y.sum().backward();
+    ty.sum().backward();
+    bench::check_same("input gradient", nx.grad(), tx.grad());
+  }
   // Alternating nnkit and LibTorch runs (median of each), so that drift on a shared machine
   // hits both.
   auto [nk_train, t_train] = bench::median_ms_interleaved(
@@ -83,6 +63,11 @@ int main(int argc, char** argv) {
       reps);
   nk->eval();
   tb.eval();
+  {
+    nnkit::NoGradGuard g;
+    torch::NoGradGuard tg;
+    bench::check_same("eval forward", (*nk)(nx), tb.forward(tx));
+  }
   auto [nk_inf, t_inf] = bench::median_ms_interleaved(
       [&] {
         nnkit::NoGradGuard g;

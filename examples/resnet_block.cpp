@@ -6,6 +6,7 @@
 // design is found, the project's own examples/ and docs/ record the final form.
 #include <nnkit/nnkit.h>
 
+#include <cmath>
 #include <iostream>
 
 using nnkit::Tensor;
@@ -87,5 +88,21 @@ int main() {
   // Parameters and buffers carry PyTorch's names, so state dicts interchange with PyTorch.
   for (auto& [name, p] : block1->named_parameters()) std::cout << name << " " << p.sizes() << "\n";
   for (auto& [name, b] : block1->named_buffers()) std::cout << name << " " << b.sizes() << "\n";
-  return (y1.sizes() == std::vector<int64_t>{2, 128, 16, 16} && y2.sizes() == std::vector<int64_t>{2, 128, 32, 32}) ? 0 : 1;
+
+  // The block computes what its definition says: its output in training mode written out from
+  // functional convolutions and batch statistics (catches a wrong kernel or a mis-wired module).
+  namespace F = nnkit::nn::functional;
+  auto p = [&](const std::string& name) { return block1->named_parameters().at(name); };
+  auto batch_norm = [](const Tensor& t, const Tensor& w, const Tensor& b) {
+    Tensor mean = t.mean({0, 2, 3}, true), var = t.var({0, 2, 3}, 0, true);
+    return (t - mean) / (var + 1e-5).sqrt() * w.view({1, -1, 1, 1}) + b.view({1, -1, 1, 1});
+  };
+  Tensor h = batch_norm(F::conv2d(x, p("conv1.weight"), {}, {.stride = 2, .padding = 1}), p("norm1.weight"), p("norm1.bias")).relu();
+  h = batch_norm(F::conv2d(h, p("conv2.weight"), {}, {.padding = 1}), p("norm2.weight"), p("norm2.bias"));
+  Tensor skip = batch_norm(F::conv2d(x, p("skip.0.weight"), {}, {.stride = 2}), p("skip.1.weight"), p("skip.1.bias"));
+  Tensor expected = (h + skip).relu(), got = block1(x);
+  double err = (got - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+  std::cout << "block output vs. its definition: relative error " << err << "\n";
+  bool shapes_ok = y1.sizes() == std::vector<int64_t>{2, 128, 16, 16} && y2.sizes() == std::vector<int64_t>{2, 128, 32, 32};
+  return shapes_ok && err < 1e-4 && std::isfinite(y2.sum().item<double>()) ? 0 : 1;
 }

@@ -123,33 +123,6 @@ class Loader {
 };
 
 // ---------------------------------------------------------------- model
-class ResNetBlock : public nn::Module {
- public:
-  ResNetBlock(int64_t cin, int64_t cout, int64_t stride) {
-    conv1 = register_module<nn::Conv2d>(
-        "conv1", {.in_channels = cin, .out_channels = cout, .kernel_size = 3, .stride = stride, .padding = 1, .bias = false});
-    norm1 = register_module<nn::BatchNorm2d>("norm1", cout);
-    act1 = register_module<nn::ReLU>("act1");
-    conv2 = register_module<nn::Conv2d>(
-        "conv2", {.in_channels = cout, .out_channels = cout, .kernel_size = 3, .padding = 1, .bias = false});
-    norm2 = register_module<nn::BatchNorm2d>("norm2", cout);
-    if (stride != 1 || cin != cout)
-      skip = register_module("skip", nn::Ptr<>(nn::make<nn::Sequential>(
-                                         nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = cin, .out_channels = cout,
-                                                                                  .kernel_size = 1, .stride = stride,
-                                                                                  .bias = false}),
-                                         nn::make<nn::BatchNorm2d>(cout))));
-    else
-      skip = register_module("skip", nn::Ptr<>(nn::make<nn::Identity>()));
-    act2 = register_module<nn::ReLU>("act2");
-  }
-  Tensor forward(const Tensor& x) override { return act2(norm2(conv2(act1(norm1(conv1(x))))) + skip(x)); }
-
-  nn::Ptr<nn::Conv2d> conv1, conv2;
-  nn::Ptr<nn::BatchNorm2d> norm1, norm2;
-  nn::Ptr<nn::ReLU> act1, act2;
-  nn::Ptr<> skip;
-};
 
 nn::Ptr<nn::Sequential> small_resnet() {
   return nn::make<nn::Sequential>(std::vector<std::pair<std::string, nn::Ptr<>>>{
@@ -157,9 +130,9 @@ nn::Ptr<nn::Sequential> small_resnet() {
                    nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 1, .out_channels = 16, .kernel_size = 3,
                                                             .padding = 1, .bias = false}),
                    nn::make<nn::BatchNorm2d>(16), nn::make<nn::ReLU>())},
-      {"layer1", nn::make<ResNetBlock>(16, 16, 1)},
-      {"layer2", nn::make<ResNetBlock>(16, 32, 2)},
-      {"layer3", nn::make<ResNetBlock>(32, 64, 2)},
+      {"layer1", nn::make<nnkit::models::BasicBlock>(16, 16, 1)},
+      {"layer2", nn::make<nnkit::models::BasicBlock>(16, 32, 2)},
+      {"layer3", nn::make<nnkit::models::BasicBlock>(32, 64, 2)},
       {"pool", nn::make<nn::AdaptiveAvgPool2d>(1)},
       {"flatten", nn::make<nn::Flatten>()},
       {"fc", nn::make<nn::Linear>(64, 10)}});

@@ -14,7 +14,7 @@ build_dir="${NNKIT_BUILD_DIR:-build}"
 # clang-14, libclang-rt-14-dev (libFuzzer) and libomp-14-dev (its OpenMP) build and run the
 # loader fuzz targets in the tests.
 packages=(build-essential cmake ninja-build ccache libeigen3-dev libfmt-dev nlohmann-json3-dev
-          libgtest-dev googletest libtorch-dev python3-torch python3-numpy libopenblas0-pthread
+          libgtest-dev googletest libtorch-dev python3-torch python3-torchvision python3-numpy libopenblas0-pthread
           zlib1g-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev libomp-14-dev)
 
 if [ "${NNKIT_SKIP_APT:-0}" != 1 ]; then

@@ -12,4 +12,5 @@
 #include "nnkit/core/tensor.h"
 #include "nnkit/ops.h"
 #include "nnkit/nn.h"
+#include "nnkit/models/resnet.h"
 #include "nnkit/optim.h"

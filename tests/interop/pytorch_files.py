@@ -26,25 +26,29 @@ import torch
 import torch.nn as nn
 
 
-class ResNetBlock(nn.Module):
-    # Same names as nnkit's examples/resnet_block.cpp and tests/interop/pytorch_interop_test.cpp.
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.norm1 = nn.BatchNorm2d(cout)
-        self.act1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(cout)
-        if stride != 1 or cin != cout:
-            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        else:
-            self.skip = nn.Identity()
-        self.act2 = nn.ReLU()
+def resnet_block(inplanes, planes, stride):
+    """torchvision's BasicBlock, the twin of nnkit::models::BasicBlock (same module names)."""
+    downsample = None
+    if stride != 1 or inplanes != planes:
+        downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+    try:
+        from torchvision.models.resnet import BasicBlock
+    except ImportError:  # the same block, written out (torchvision/models/resnet.py)
+        class BasicBlock(nn.Module):
+            def __init__(self, inplanes, planes, stride, downsample):
+                super().__init__()
+                self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(planes)
+                self.relu = nn.ReLU(inplace=True)
+                self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+                self.bn2 = nn.BatchNorm2d(planes)
+                self.downsample = downsample
 
-    def forward(self, x):
-        out = self.act1(self.norm1(self.conv1(x)))
-        out = self.norm2(self.conv2(out))
-        return self.act2(out + self.skip(x))
+            def forward(self, x):
+                out = self.relu(self.bn1(self.conv1(x)))
+                out = self.bn2(self.conv2(out))
+                return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+    return BasicBlock(inplanes, planes, stride, downsample)
 
 
 def small_cnn():
@@ -55,7 +59,7 @@ def small_cnn():
 
 
 MODELS = {
-    "resnet_block": (lambda: ResNetBlock(64, 128, 2), (2, 64, 16, 16)),
+    "resnet_block": (lambda: resnet_block(64, 128, 2), (2, 64, 16, 16)),
     "small_cnn": (small_cnn, (4, 3, 12, 12)),
 }
 

@@ -18,36 +18,6 @@ namespace nn = nnkit::nn;
 
 namespace {
 
-struct ResNetBlock : nn::Module {
-  ResNetBlock(int64_t cin, int64_t cout, int64_t stride) {
-    conv1 = register_module<nn::Conv2d>(
-        "conv1", {.in_channels = cin, .out_channels = cout, .kernel_size = 3, .stride = stride, .padding = 1, .bias = false});
-    norm1 = register_module<nn::BatchNorm2d>("norm1", cout);
-    act1 = register_module<nn::ReLU>("act1");
-    conv2 = register_module<nn::Conv2d>(
-        "conv2", {.in_channels = cout, .out_channels = cout, .kernel_size = 3, .stride = 1, .padding = 1, .bias = false});
-    norm2 = register_module<nn::BatchNorm2d>("norm2", cout);
-    if (stride != 1 || cin != cout)
-      skip = register_module("skip", nn::Ptr<>(nn::make<nn::Sequential>(
-                                         nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = cin, .out_channels = cout,
-                                                                                  .kernel_size = 1, .stride = stride,
-                                                                                  .bias = false}),
-                                         nn::make<nn::BatchNorm2d>(cout))));
-    else
-      skip = register_module("skip", nn::Ptr<>(nn::make<nn::Identity>()));
-    act2 = register_module<nn::ReLU>("act2");
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor out = act1(norm1(conv1(x)));
-    out = norm2(conv2(out));
-    return act2(out + skip(x));
-  }
-  nn::Ptr<nn::Conv2d> conv1, conv2;
-  nn::Ptr<nn::BatchNorm2d> norm1, norm2;
-  nn::Ptr<nn::ReLU> act1, act2;
-  nn::Ptr<> skip;
-};
-
 nn::Ptr<> small_cnn() {
   return nn::Ptr<>(nn::make<nn::Sequential>(
       nn::make<nn::Conv2d>(nn::Conv2d::Options{.in_channels = 3, .out_channels = 8, .kernel_size = 3, .padding = 1}),
@@ -57,7 +27,7 @@ nn::Ptr<> small_cnn() {
 }
 
 nn::Ptr<> build(const std::string& name) {
-  if (name == "resnet_block") return nn::Ptr<>(nn::make<ResNetBlock>(64, 128, 2));
+  if (name == "resnet_block") return nn::Ptr<>(nn::make<models::BasicBlock>(64, 128, 2));
   return small_cnn();
 }
 
@@ -90,7 +60,7 @@ TEST_P(PyTorchInterop, LoadsTorchSaveAndReproducesOutputs) {
     ASSERT_TRUE(from_st.contains(k)) << k;
     EXPECT_TRUE(equal(t, from_st.at(k))) << k;  // the two files hold the same tensors
   }
-  EXPECT_EQ(from_pt.at(name == "resnet_block" ? "norm1.num_batches_tracked" : "1.num_batches_tracked").dtype(), kInt64);
+  EXPECT_EQ(from_pt.at(name == "resnet_block" ? "bn1.num_batches_tracked" : "1.num_batches_tracked").dtype(), kInt64);
 
   for (const StateDict* sd : {&from_pt, &from_st}) {
     nn::Ptr<> model = build(name);

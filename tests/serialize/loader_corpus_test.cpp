@@ -12,7 +12,7 @@ using namespace nnkit;
 
 namespace {
 std::string corpus(const std::string& kind, const std::string& name) {
-  auto path = std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / kind / name;
+  auto path = std::filesystem::path(NNKIT_CORPUS_DIR) / kind / name;
   std::ifstream f(path, std::ios::binary);
   EXPECT_TRUE(f.good()) << path;
   std::stringstream ss;
