@@ -2,25 +2,32 @@
 // with one no-op forward hook, and LibTorch's module call, side by side in one run.
 // Two modules: a pass-through (the call machinery alone) and Linear(16, 16) (a real layer).
 // Grad mode off for the pass-through rows (pure dispatch), on for the Linear rows.
-// Each number: nanoseconds per call, median of 9 timed batches after a warm-up batch.
+// Each number: nanoseconds per call, median of 9 timed batches after a warm-up batch; each nnkit
+// column's batches alternate with LibTorch's (the LibTorch column is the median of all three).
 #include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <nnkit/nnkit.h>
 #include <utility>
 
 #include "bench_util.h"
+#include "parity/torch_twins.h"
 #include <vector>
 
 namespace nn = nnkit::nn;
 
 namespace {
-template <typename F>
-double ns_per_call(F&& f, int inner) {
-  return bench::ns_per_call(std::forward<F>(f), inner, 9);
+// nnkit's forward(), call and hooked call, each alternating with LibTorch's call.
+template <typename A, typename B, typename C, typename T>
+std::array<double, 4> measure(A&& direct, B&& call, C&& hooked, T&& torch_call, int inner) {
+  auto [d, t1] = bench::ns_per_call_interleaved(direct, torch_call, inner, 9);
+  auto [c, t2] = bench::ns_per_call_interleaved(call, torch_call, inner, 9);
+  auto [h, t3] = bench::ns_per_call_interleaved(hooked, torch_call, inner, 9);
+  return {d, c, h, bench::median({t1, t2, t3})};
 }
 
 // nnkit: a module whose forward returns its input (a handle copy).
@@ -38,6 +45,7 @@ TORCH_MODULE(TorchPassThrough);
 
 int main() {
   bench::set_threads(1);
+  bench::print_config(1);
   const int N = 200000;
 
   std::printf("Module call overhead, 1 thread, ns per call (median of 9 batches of %d calls)\n\n", N);
@@ -58,10 +66,8 @@ int main() {
     TorchPassThrough tm;
     nnkit::Tensor x = nnkit::randn({16});
     torch::Tensor tx = torch::randn({16});
-    double direct = ns_per_call([&] { nnkit::Tensor y = m->forward(x); }, N);
-    double call = ns_per_call([&] { nnkit::Tensor y = m(x); }, N);
-    double hook = ns_per_call([&] { nnkit::Tensor y = hooked(x); }, N);
-    double th = ns_per_call([&] { torch::Tensor y = tm(tx); }, N);
+    auto [direct, call, hook, th] = measure([&] { nnkit::Tensor y = m->forward(x); }, [&] { nnkit::Tensor y = m(x); },
+                                            [&] { nnkit::Tensor y = hooked(x); }, [&] { torch::Tensor y = tm(tx); }, N);
     row("pass-through, no grad", direct, call, hook, th);
   }
   {
@@ -72,10 +78,12 @@ int main() {
     torch::nn::Linear tm(16, 16);
     nnkit::Tensor x = nnkit::randn({4, 16});
     torch::Tensor tx = torch::randn({4, 16});
-    double direct = ns_per_call([&] { nnkit::Tensor y = m->forward(x); }, N / 10);
-    double call = ns_per_call([&] { nnkit::Tensor y = m(x); }, N / 10);
-    double hook = ns_per_call([&] { nnkit::Tensor y = hooked(x); }, N / 10);
-    double th = ns_per_call([&] { torch::Tensor y = tm(tx); }, N / 10);
+    parity::load_from_torch(*m, *tm);
+    parity::load_from_torch(*hooked, *tm);
+    bench::check_same("Linear(16, 16)", m(x), tm(torch::from_blob(x.data_ptr<float>(), {4, 16}).clone()));
+    tx = torch::from_blob(x.data_ptr<float>(), {4, 16}).clone();
+    auto [direct, call, hook, th] = measure([&] { nnkit::Tensor y = m->forward(x); }, [&] { nnkit::Tensor y = m(x); },
+                                            [&] { nnkit::Tensor y = hooked(x); }, [&] { torch::Tensor y = tm(tx); }, N / 10);
     row("Linear(16, 16), 4 rows, grad on", direct, call, hook, th);
   }
   return 0;

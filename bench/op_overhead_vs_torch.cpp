@@ -14,7 +14,6 @@
 
 namespace {
 using bench::set_threads;
-double ns_per_call(const std::function<void()>& f, int inner) { return bench::ns_per_call(f, inner, 7); }
 
 // One table row: nnkit's and LibTorch's batches alternate (11 of each), medians compared.
 template <typename F, typename G>
@@ -27,16 +26,24 @@ void row(const char* name, F&& nk, G&& th, int inner) {
 int main(int argc, char** argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   set_threads(threads);
+  bench::print_config(threads);
   const int N = 20000;
 
+  // LibTorch's operands are copies of nnkit's, so both sides compute the same values.
+  auto T = [](const nnkit::Tensor& t, bool grad = false) {
+    return torch::from_blob(t.data_ptr<float>(), t.sizes().vec()).clone().requires_grad_(grad);
+  };
   nnkit::Tensor a = nnkit::randn({16}), b = nnkit::randn({16});
-  torch::Tensor ta = torch::randn({16}), tb = torch::randn({16});
+  torch::Tensor ta = T(a), tb = T(b);
   nnkit::Tensor m = nnkit::randn({16, 16}), m2 = nnkit::randn({16, 16});
-  torch::Tensor tm = torch::randn({16, 16}), tm2 = torch::randn({16, 16});
+  torch::Tensor tm = T(m), tm2 = T(m2);
   nnkit::Tensor ga = nnkit::randn({16}, {.requires_grad = true}), gb = nnkit::randn({16}, {.requires_grad = true});
-  torch::Tensor tga = torch::randn({16}, torch::requires_grad()), tgb = torch::randn({16}, torch::requires_grad());
+  torch::Tensor tga = T(ga, true), tgb = T(gb, true);
   nnkit::Tensor gm = nnkit::randn({16, 16}, {.requires_grad = true}), gm2 = nnkit::randn({16, 16}, {.requires_grad = true});
-  torch::Tensor tgm = torch::randn({16, 16}, torch::requires_grad()), tgm2 = torch::randn({16, 16}, torch::requires_grad());
+  torch::Tensor tgm = T(gm, true), tgm2 = T(gm2, true);
+  bench::check_same("add", a + b, ta + tb, 1e-6);
+  bench::check_same("mul", a * b, ta * tb, 1e-6);
+  bench::check_same("matmul 16x16", gm.matmul(gm2), tgm.matmul(tgm2), 1e-5);
 
   std::printf("Tiny-op overhead (16 elements, 16x16 matmul), %d thread(s), medians of 11 batches of %d calls,\n"
               "nnkit and LibTorch batches alternating\n\n",
@@ -55,14 +62,17 @@ int main(int argc, char** argv) {
   // Large GEMM throughput, single-threaded and on two threads (this project's CI machines have
   // two cores).
   nnkit::Tensor A = nnkit::randn({1024, 1024}), B = nnkit::randn({1024, 1024});
-  torch::Tensor TA = torch::randn({1024, 1024}), TB = torch::randn({1024, 1024});
+  torch::Tensor TA = torch::from_blob(A.data_ptr<float>(), {1024, 1024}).clone();
+  torch::Tensor TB = torch::from_blob(B.data_ptr<float>(), {1024, 1024}).clone();
+  bench::check_same("GEMM 1024^3", A.mm(B), TA.mm(TB), 1e-5);
   double flop = 2.0 * 1024 * 1024 * 1024;
   std::printf("\nLibTorch's BLAS: %s\n", bench::libtorch_uses_openblas() ? "OpenBLAS" : "not OpenBLAS (reference BLAS is slow)");
   std::printf("\n| large GEMM 1024^3 | nnkit GFLOP/s | LibTorch GFLOP/s | nnkit/LibTorch |\n|---|---|---|---|\n");
   for (int T : {1, 2}) {
     set_threads(T);
-    double nk = flop / ns_per_call([&] { nnkit::Tensor c = A.mm(B); }, 5);
-    double th = flop / ns_per_call([&] { torch::Tensor c = TA.mm(TB); }, 5);
+    auto [nk_ns, th_ns] = bench::ns_per_call_interleaved([&] { nnkit::Tensor c = A.mm(B); },
+                                                         [&] { torch::Tensor c = TA.mm(TB); }, 5, 7);
+    double nk = flop / nk_ns, th = flop / th_ns;
     std::printf("| %d thread%s | %.0f | %.0f | %.2f |\n", T, T > 1 ? "s" : "", nk, th, nk / th);
   }
   return 0;

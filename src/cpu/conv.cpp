@@ -181,10 +181,16 @@ inline void a4(const T* a, T* z) {
 // tmp[(i * In + b) * B + q], then along the rows of that, into dst[(i * Out + j) * ds + q]
 // (+ add). tmp may be src (each column b is read before its rows are written, and rows past
 // In x In are free), and dst may be tmp (a tile's values are all read before any is written).
+// "The iterations of the next loop are independent": GCC's ivdep, clang's assume_safety.
+#if defined(__clang__)
+#define NNKIT_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define NNKIT_IVDEP _Pragma("GCC ivdep")
+#endif
 template <int In, int Out, typename T, typename F>
 void tile_transform(const T* src, int64_t ss, T* tmp, T* dst, int64_t ds, T add, F f) {
   constexpr int64_t B = kTileBlock<T>;
-#pragma GCC ivdep
+NNKIT_IVDEP
   for (int64_t q = 0; q < B; ++q) {
     T col[In], o[Out];
 #pragma GCC unroll 6
@@ -196,7 +202,7 @@ void tile_transform(const T* src, int64_t ss, T* tmp, T* dst, int64_t ds, T add,
       for (int i = 0; i < Out; ++i) tmp[(i * In + b) * B + q] = o[i];
     }
   }
-#pragma GCC ivdep
+NNKIT_IVDEP
   for (int64_t q = 0; q < B; ++q) {
     T row[In], o[Out][Out];
 #pragma GCC unroll 6

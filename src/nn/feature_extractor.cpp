@@ -24,7 +24,7 @@ std::vector<Module*> resolve(Module& model, const std::vector<std::string>& path
 }  // namespace
 
 FeatureExtractor::FeatureExtractor(Module& model, std::vector<std::string> paths, Capture policy)
-    : model_(model), paths_(std::move(paths)), modules_(resolve(model, paths_, "FeatureExtractor")), policy_(policy) {}
+    : paths_(std::move(paths)), modules_(resolve(model, paths_, "FeatureExtractor")), policy_(policy) {}
 
 FeatureExtractor::Scope FeatureExtractor::capture() {
   Scope scope;
@@ -80,7 +80,7 @@ void FeatureExtractor::clear() {
 }
 
 GradientInspector::GradientInspector(Module& model, std::vector<std::string> paths, GradientInspectorOptions options)
-    : model_(model), paths_(std::move(paths)), modules_(resolve(model, paths_, "GradientInspector")), options_(options) {}
+    : paths_(std::move(paths)), modules_(resolve(model, paths_, "GradientInspector")), options_(options) {}
 
 FeatureExtractor::Scope GradientInspector::capture() {
   FeatureExtractor::Scope scope;

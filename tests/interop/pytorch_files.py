@@ -62,6 +62,13 @@ MODELS = {
     "resnet_block": (lambda: resnet_block(64, 128, 2), (2, 64, 16, 16)),
     "small_cnn": (small_cnn, (4, 3, 12, 12)),
 }
+try:  # torchvision's own models (python3-torchvision), random weights: nothing is downloaded
+    import torchvision.models as tvm
+    MODELS["resnet18"] = (lambda: tvm.resnet18(num_classes=10), (2, 3, 64, 64))
+    MODELS["resnet50"] = (lambda: tvm.resnet50(num_classes=10), (2, 3, 64, 64))
+    MODELS["resnext50_32x4d"] = (lambda: tvm.resnext50_32x4d(num_classes=10), (2, 3, 64, 64))
+except ImportError:
+    print("torchvision not installed: its models are not written (the C++ side skips them)")
 
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
 FROM_ST = {v: k for k, v in DTYPES.items()}

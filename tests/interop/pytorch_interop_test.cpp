@@ -7,6 +7,8 @@
 // The directory comes from NNKIT_INTEROP_DIR; without it (no Python/torch) the tests skip.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -28,6 +30,9 @@ nn::Ptr<> small_cnn() {
 
 nn::Ptr<> build(const std::string& name) {
   if (name == "resnet_block") return nn::Ptr<>(nn::make<models::BasicBlock>(64, 128, 2));
+  if (name == "resnet18") return nn::Ptr<>(models::resnet18({.num_classes = 10}));
+  if (name == "resnet50") return nn::Ptr<>(models::resnet50({.num_classes = 10}));
+  if (name == "resnext50_32x4d") return nn::Ptr<>(models::resnext50_32x4d({.num_classes = 10}));
   return small_cnn();
 }
 
@@ -45,6 +50,8 @@ class PyTorchInterop : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (dir().empty()) GTEST_SKIP() << "NNKIT_INTEROP_DIR not set (python3 with torch not found at configure time)";
+    if (!std::filesystem::exists(dir() + "/" + GetParam() + ".pt"))
+      GTEST_SKIP() << GetParam() << ".pt was not written (torchvision's models need python3-torchvision)";
   }
 };
 
@@ -60,8 +67,16 @@ TEST_P(PyTorchInterop, LoadsTorchSaveAndReproducesOutputs) {
     ASSERT_TRUE(from_st.contains(k)) << k;
     EXPECT_TRUE(equal(t, from_st.at(k))) << k;  // the two files hold the same tensors
   }
-  EXPECT_EQ(from_pt.at(name == "resnet_block" ? "bn1.num_batches_tracked" : "1.num_batches_tracked").dtype(), kInt64);
+  EXPECT_EQ(from_pt.at(from_pt.contains("bn1.num_batches_tracked") ? "bn1.num_batches_tracked" : "1.num_batches_tracked").dtype(),
+            kInt64);
 
+  // Training mode through a deep network (the torchvision ResNets: 18-50 layers of batch norm,
+  // whose last stage sees 2 x 2 positions of 2 images): float32 rounding differences of 1e-7
+  // grow through the normalizations of few values, so the train-mode output and the running
+  // statistics get a wider bound there. Eval mode (fixed statistics) holds 1e-5 everywhere, and
+  // each layer's train mode is checked to 1e-5 against LibTorch by the parity suite.
+  const bool deep = name.rfind("res", 0) == 0 && name != "resnet_block";
+  const double train_tol = deep ? 1e-3 : 1e-5, stats_tol = deep ? 1e-3 : 1e-6;
   for (const StateDict* sd : {&from_pt, &from_st}) {
     nn::Ptr<> model = build(name);
     nn::LoadResult r = model->load_state_dict(*sd);  // strict: every key matches
@@ -79,12 +94,12 @@ TEST_P(PyTorchInterop, LoadsTorchSaveAndReproducesOutputs) {
       NoGradGuard g;
       y_train = model(io.at("input"));
     }
-    EXPECT_LE(max_rel_error(y_train, io.at("output_train")), 1e-5) << name;
+    EXPECT_LE(max_rel_error(y_train, io.at("output_train")), train_tol) << name;
     StateDict after = model->state_dict();
     for (auto& [k, t] : io) {
       if (k.rfind("after_train.", 0) != 0) continue;
       const std::string key = k.substr(std::string("after_train.").size());
-      EXPECT_LE(max_rel_error(after.at(key), t), 1e-6) << key;
+      EXPECT_LE(max_rel_error(after.at(key), t), stats_tol) << key;
     }
   }
 }
@@ -105,7 +120,7 @@ TEST_P(PyTorchInterop, WritesFilesPyTorchReads) {
   save(out, dir() + "/" + name + "_from_nnkit.safetensors");
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, PyTorchInterop, ::testing::Values("resnet_block", "small_cnn"));
+INSTANTIATE_TEST_SUITE_P(Models, PyTorchInterop, ::testing::Values("resnet_block", "small_cnn", "resnet18", "resnet50", "resnext50_32x4d"));
 
 TEST(PyTorchLoader, RejectsWhatIsNotAStateDict) {
   if (dir().empty()) GTEST_SKIP() << "NNKIT_INTEROP_DIR not set";

@@ -44,7 +44,6 @@ class FeatureExtractor {
   void clear();
 
  private:
-  Module& model_;
   std::vector<std::string> paths_;
   std::vector<Module*> modules_;
   Capture policy_;
@@ -78,7 +77,6 @@ class GradientInspector {
   std::vector<std::string> flagged() const;
 
  private:
-  Module& model_;
   std::vector<std::string> paths_;
   std::vector<Module*> modules_;
   GradientInspectorOptions options_;
